@@ -1,0 +1,338 @@
+//! seek: count each dataset's objects, keep the counts, and ask Slack whether to train.
+//!
+//! One schedule window posts one message, however often it is delivered: the window is
+//! prepared durably (counts, request and rendered message in one transaction), then posted
+//! under a lease, then marked posted. A retry after a failed post re-posts the *same* message.
+
+use ct_shared::Timestamp;
+use ct_shared::aws::SdkConfig;
+use ct_shared::aws::dynamo::{
+    DynamoStore, Preparation, Prepared, SeekStore, StoreError, Window, WindowState,
+};
+use ct_shared::aws::s3::{CountError, ObjectCounter, S3Counter};
+use ct_shared::config::SeekConfig;
+use ct_shared::domain::{self, ApprovalRequest, Count, Verdict};
+use ct_shared::slack::{RetryPolicy, SlackClient, SlackError, SlackPoster, messages};
+use serde::Serialize;
+use serde_json::Value;
+
+/// How long one delivery may hold the right to post a window before another may take it.
+pub const LEASE_SECS: i64 = 120;
+/// Attempts at preparing a window when something it read changed meanwhile.
+const PREPARE_ATTEMPTS: usize = 3;
+
+/// What started this seek.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Trigger {
+    /// An EventBridge rule or Scheduler delivery: `time` is the scheduled time, shared by
+    /// every delivery and retry of the same window.
+    Scheduled { time: Timestamp, id: Option<String> },
+    /// `{}`: seek now. Lambda's own retries of one invocation keep its request id.
+    Manual,
+}
+
+impl Trigger {
+    /// The durable de-duplication key.
+    pub fn window(&self, invocation_id: &str) -> String {
+        match self {
+            Trigger::Scheduled { time, .. } => format!("scheduled#{}", time.rfc3339()),
+            Trigger::Manual => format!("manual#{invocation_id}"),
+        }
+    }
+}
+
+/// Why seek failed. Each is returned to Lambda as an error, so an async invocation is retried.
+#[derive(Debug, thiserror::Error)]
+pub enum SeekError {
+    #[error("unrecognised event: {0}")]
+    BadEvent(String),
+    #[error(transparent)]
+    Count(#[from] CountError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("posting to Slack: {0}")]
+    Slack(#[from] SlackError),
+    #[error("the state kept changing while preparing the window; try again")]
+    Contended,
+}
+
+impl From<SeekError> for lambda_runtime::Diagnostic {
+    fn from(e: SeekError) -> Self {
+        let kind = match &e {
+            SeekError::BadEvent(_) => "BadEvent",
+            SeekError::Count(_) => "CountFailed",
+            SeekError::Store(_) => "StateStoreFailed",
+            SeekError::Slack(_) => "SlackFailed",
+            SeekError::Contended => "Contended",
+        };
+        tracing::error!(error_type = kind, error = %e, "seek failed");
+        lambda_runtime::Diagnostic {
+            error_type: format!("seek.{kind}"),
+            error_message: e.to_string(),
+        }
+    }
+}
+
+/// Reads the event: `{}`, an EventBridge "Scheduled Event", or the same shape built by an
+/// EventBridge Scheduler input template.
+pub fn parse_trigger(event: &Value) -> Result<Trigger, SeekError> {
+    let obj = event
+        .as_object()
+        .ok_or_else(|| SeekError::BadEvent("expected a JSON object".into()))?;
+    if obj.is_empty() {
+        return Ok(Trigger::Manual);
+    }
+    if let Some(kind) = obj.get("detail-type") {
+        if kind.as_str() != Some("Scheduled Event") {
+            return Err(SeekError::BadEvent(format!(
+                "detail-type {kind} is not \"Scheduled Event\""
+            )));
+        }
+    }
+    let time = obj.get("time").ok_or_else(|| {
+        SeekError::BadEvent("expected {} or a Scheduled Event with a \"time\" field".into())
+    })?;
+    let time = time
+        .as_str()
+        .and_then(Timestamp::parse_rfc3339)
+        .ok_or_else(|| SeekError::BadEvent(format!("time {time} is not an RFC 3339 date-time")))?;
+    let id = obj.get("id").and_then(Value::as_str).map(str::to_owned);
+    Ok(Trigger::Scheduled { time, id })
+}
+
+/// What happened, returned as the invocation's result.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Outcome {
+    pub window: String,
+    pub result: Delivery,
+    pub verdict: Verdict,
+    pub request_id: Option<String>,
+    /// The message's plain text, as Slack shows it in notifications.
+    pub text: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Delivery {
+    /// This invocation posted the message.
+    Posted,
+    /// An earlier delivery of this window posted it already.
+    Duplicate,
+    /// Another delivery holds the lease and is posting it now.
+    InProgress,
+}
+
+/// seek's dependencies, built once at cold start.
+pub struct Seeker<C, S, P> {
+    pub config: SeekConfig,
+    pub counter: C,
+    pub store: S,
+    pub slack: P,
+}
+
+/// The deployed shape: S3, DynamoDB and reqwest.
+pub type LiveSeeker = Seeker<S3Counter, DynamoStore, SlackClient>;
+
+impl LiveSeeker {
+    pub fn live(
+        config: SeekConfig,
+        sdk: &SdkConfig,
+    ) -> Result<Self, ct_shared::slack::client::HttpError> {
+        Ok(Seeker {
+            counter: S3Counter::new(sdk),
+            store: DynamoStore::new(sdk, config.common.state_table.clone()),
+            slack: SlackClient::new()?,
+            config,
+        })
+    }
+}
+
+impl<C: ObjectCounter, S: SeekStore, P: SlackPoster> Seeker<C, S, P> {
+    async fn count_all(&self) -> Result<Vec<(String, u64)>, SeekError> {
+        let mut out = Vec::with_capacity(self.config.datasets.len());
+        for d in &self.config.datasets {
+            let n = self
+                .counter
+                .count(&self.config.data_bucket, &d.prefix)
+                .await?;
+            out.push((d.name.clone(), n));
+        }
+        Ok(out)
+    }
+
+    /// Counts, stores and renders a window, unless one exists already.
+    async fn prepare(&self, key: &str, now: Timestamp) -> Result<Window, SeekError> {
+        let names: Vec<String> = self
+            .config
+            .datasets
+            .iter()
+            .map(|d| d.name.clone())
+            .collect();
+        for _ in 0..PREPARE_ATTEMPTS {
+            if let Some(w) = self.store.window(key).await? {
+                return Ok(w);
+            }
+            let stored = self.store.datasets(&names).await?;
+            let previous_request = self.store.latest_request_id().await?;
+            let seen = self.count_all().await?;
+            let mut counts = Vec::with_capacity(seen.len());
+            let mut existed = Vec::with_capacity(seen.len());
+            for (d, (_, seeked)) in self.config.datasets.iter().zip(seen) {
+                let state = stored.get(&d.name);
+                existed.push(state.is_some());
+                counts.push(Count {
+                    name: d.name.clone(),
+                    prefix: d.prefix.clone(),
+                    seeked,
+                    trained: state.map_or(0, |s| s.trained),
+                    threshold: d.threshold.unwrap_or(self.config.data_interval),
+                });
+            }
+            let verdict = domain::verdict(&counts);
+            let request = (verdict == Verdict::Ask).then(|| ApprovalRequest {
+                id: domain::new_request_id(),
+                created_at: now,
+                window: key.to_owned(),
+                snapshot: counts.clone(),
+                decision: None,
+            });
+            let message = match &request {
+                Some(r) => messages::ask(&r.id, &counts),
+                None => messages::no_need(&counts),
+            };
+            let prep = Preparation {
+                window: key.to_owned(),
+                now,
+                counts,
+                existed,
+                verdict,
+                message,
+                request,
+                previous_request,
+            };
+            match self.store.prepare(&prep).await? {
+                Prepared::Created(w) | Prepared::Exists(w) => return Ok(w),
+                Prepared::Conflict => {
+                    tracing::info!(
+                        window = key,
+                        "state changed while preparing; counting again"
+                    );
+                }
+            }
+        }
+        Err(SeekError::Contended)
+    }
+
+    /// One seek: prepare the window (once), then post it (once).
+    pub async fn run(
+        &self,
+        trigger: &Trigger,
+        invocation_id: &str,
+        now: Timestamp,
+    ) -> Result<Outcome, SeekError> {
+        let key = trigger.window(invocation_id);
+        let window = self.prepare(&key, now).await?;
+        let outcome = |result| Outcome {
+            window: key.clone(),
+            result,
+            verdict: window.verdict,
+            request_id: window.request_id.clone(),
+            text: window
+                .message
+                .get("text")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
+        };
+        if window.state == WindowState::Posted {
+            tracing::info!(window = %key, "window already posted; nothing to do");
+            return Ok(outcome(Delivery::Duplicate));
+        }
+        if !self
+            .store
+            .lease(&key, invocation_id, now, now.plus_secs(LEASE_SECS))
+            .await?
+        {
+            let state = self.store.window(&key).await?.map(|w| w.state);
+            let result = if state == Some(WindowState::Posted) {
+                Delivery::Duplicate
+            } else {
+                Delivery::InProgress
+            };
+            tracing::info!(window = %key, ?result, "another delivery has this window");
+            return Ok(outcome(result));
+        }
+        let webhook = self.config.common.slack_webhook.expose();
+        if let Err(e) = self
+            .slack
+            .post(webhook, &window.message, RetryPolicy::SCHEDULED)
+            .await
+        {
+            if let Err(release) = self.store.release(&key, invocation_id).await {
+                tracing::warn!(window = %key, error = %release, "could not release the lease");
+            }
+            return Err(e.into());
+        }
+        self.store.mark_posted(&key, invocation_id, now).await?;
+        let out = outcome(Delivery::Posted);
+        tracing::info!(window = %key, verdict = ?out.verdict, request_id = ?out.request_id, "posted to slack");
+        Ok(out)
+    }
+}
+
+/// The Lambda entry point: the event, then [`Seeker::run`] at the current time.
+pub async fn handle<C: ObjectCounter, S: SeekStore, P: SlackPoster>(
+    seeker: &Seeker<C, S, P>,
+    event: lambda_runtime::LambdaEvent<Value>,
+) -> Result<Outcome, SeekError> {
+    let trigger = parse_trigger(&event.payload)?;
+    if let Trigger::Scheduled { id, time } = &trigger {
+        tracing::info!(event_id = ?id, scheduled = %time, "scheduled seek");
+    }
+    seeker
+        .run(&trigger, &event.context.request_id, Timestamp::now())
+        .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn reads_classic_rule_scheduler_and_manual_events() {
+        let rule = json!({
+            "version": "0", "id": "53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa",
+            "detail-type": "Scheduled Event", "source": "aws.events",
+            "account": "123456789012", "time": "2026-11-24T00:00:00Z", "region": "us-east-1",
+            "resources": ["arn:aws:events:us-east-1:123456789012:rule/ct-trigger-weekly"], "detail": {}
+        });
+        let t = parse_trigger(&rule).unwrap();
+        assert_eq!(t.window("r1"), "scheduled#2026-11-24T00:00:00Z");
+        let scheduler = json!({"detail-type": "Scheduled Event", "id": "exec-2", "time": "2026-11-24T00:00:00Z"});
+        assert_eq!(
+            parse_trigger(&scheduler).unwrap().window("r2"),
+            t.window("r1"),
+            "same window, other delivery"
+        );
+        assert_eq!(parse_trigger(&json!({})).unwrap(), Trigger::Manual);
+        assert_eq!(Trigger::Manual.window("req-9"), "manual#req-9");
+    }
+
+    #[test]
+    fn refuses_other_events() {
+        for bad in [
+            json!([]),
+            json!("x"),
+            json!({"detail-type": "Object Created", "time": "2026-11-24T00:00:00Z"}),
+            json!({"time": "last tuesday"}),
+            json!({"time": 5}),
+            json!({"Records": []}),
+        ] {
+            assert!(
+                matches!(parse_trigger(&bad), Err(SeekError::BadEvent(_))),
+                "{bad}"
+            );
+        }
+    }
+}

@@ -1,0 +1,460 @@
+//! Typed configuration, parsed once at cold start.
+//!
+//! The environment variable names are the contract with `template.yaml`. A missing or malformed
+//! value is a [`ConfigError`] that names the variable and never repeats a secret's value.
+
+use crate::Secret;
+use std::collections::HashMap;
+use std::fmt;
+
+/// A missing or malformed setting: which variable, and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("configuration: {variable}: {problem}")]
+pub struct ConfigError {
+    pub variable: &'static str,
+    pub problem: String,
+}
+
+impl ConfigError {
+    fn new(variable: &'static str, problem: impl Into<String>) -> Self {
+        Self {
+            variable,
+            problem: problem.into(),
+        }
+    }
+}
+
+/// A snapshot of the environment (or of a test's map): the only place settings are read from.
+#[derive(Clone, Default)]
+pub struct Env(HashMap<String, String>);
+
+impl Env {
+    pub fn from_process() -> Self {
+        Self(std::env::vars().collect())
+    }
+
+    pub fn from_pairs<K: Into<String>, V: Into<String>>(
+        pairs: impl IntoIterator<Item = (K, V)>,
+    ) -> Self {
+        Self(
+            pairs
+                .into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+        )
+    }
+
+    /// The value, trimmed; an empty value counts as unset.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0.get(name).map(|v| v.trim()).filter(|v| !v.is_empty())
+    }
+
+    fn required(&self, name: &'static str) -> Result<&str, ConfigError> {
+        self.get(name)
+            .ok_or_else(|| ConfigError::new(name, "is required but not set"))
+    }
+}
+
+impl fmt::Debug for Env {
+    // The environment holds secrets: show only the names.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut names: Vec<_> = self.0.keys().collect();
+        names.sort();
+        f.debug_tuple("Env").field(&names).finish()
+    }
+}
+
+/// The JSON document a `SECRETS_ARN` secret holds. Every field is optional; plain environment
+/// variables override what it says.
+#[derive(Clone, Default, serde::Deserialize)]
+pub struct SecretBundle {
+    #[serde(default)]
+    slack_webhook_url: Option<String>,
+    #[serde(default)]
+    slack_signing_secret: Option<String>,
+    #[serde(default)]
+    send_token: Option<String>,
+}
+
+impl SecretBundle {
+    /// Parses the secret's JSON. The error never quotes the document.
+    pub fn from_json(text: &str) -> Result<Self, ConfigError> {
+        serde_json::from_str(text).map_err(|e| {
+            ConfigError::new(
+                "SECRETS_ARN",
+                format!(
+                    "the secret is not a JSON object with string fields slack_webhook_url, \
+                     slack_signing_secret, send_token (line {}, column {})",
+                    e.line(),
+                    e.column()
+                ),
+            )
+        })
+    }
+
+    fn pick(env: &Env, name: &'static str, from_secret: &Option<String>) -> Option<Secret> {
+        env.get(name)
+            .map(str::to_owned)
+            .or_else(|| from_secret.clone().filter(|v| !v.trim().is_empty()))
+            .map(Secret::new)
+    }
+}
+
+impl fmt::Debug for SecretBundle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SecretBundle")
+            .field("slack_webhook_url", &self.slack_webhook_url.is_some())
+            .field("slack_signing_secret", &self.slack_signing_secret.is_some())
+            .field("send_token", &self.send_token.is_some())
+            .finish()
+    }
+}
+
+/// One dataset: a name shown in Slack, the S3 prefix it counts, and its own threshold if any.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dataset {
+    pub name: String,
+    pub prefix: String,
+    pub threshold: Option<u64>,
+}
+
+/// Parses `DATASETS`: `name=prefix[:N],...`, e.g. `embedding=train/embedding/,faiss=train/faiss/:500`.
+pub fn parse_datasets(text: &str) -> Result<Vec<Dataset>, String> {
+    let mut out: Vec<Dataset> = Vec::new();
+    for (i, raw) in text.split(',').enumerate() {
+        let item = raw.trim();
+        let n = i + 1;
+        if item.is_empty() {
+            return Err(format!("entry {n} is empty (expected name=prefix)"));
+        }
+        let Some((name, rest)) = item.split_once('=') else {
+            return Err(format!(
+                "entry {n} ({item:?}) has no '=' (expected name=prefix)"
+            ));
+        };
+        let name = name.trim();
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+        {
+            return Err(format!(
+                "entry {n}: dataset name {name:?} must be letters, digits, '-', '_' or '.'"
+            ));
+        }
+        let rest = rest.trim();
+        let (prefix, threshold) = match rest.rsplit_once(':') {
+            Some((p, digits))
+                if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) =>
+            {
+                let t = digits
+                    .parse::<u64>()
+                    .map_err(|_| format!("entry {n}: threshold {digits} is too large"))?;
+                (p, Some(t))
+            }
+            _ => (rest, None),
+        };
+        if prefix.is_empty() {
+            return Err(format!("entry {n} ({name}): the prefix is empty"));
+        }
+        if out.iter().any(|d| d.name == name) {
+            return Err(format!("dataset {name:?} is listed twice"));
+        }
+        out.push(Dataset {
+            name: name.to_owned(),
+            prefix: prefix.to_owned(),
+            threshold,
+        });
+    }
+    Ok(out)
+}
+
+fn parse_u64(env: &Env, name: &'static str) -> Result<u64, ConfigError> {
+    let raw = env.required(name)?;
+    raw.parse::<u64>()
+        .map_err(|_| ConfigError::new(name, format!("{raw:?} is not a whole number of objects")))
+}
+
+/// An `http(s)` URL. Secret URLs are checked without quoting them back.
+fn check_url(name: &'static str, value: &str, secret: bool) -> Result<(), ConfigError> {
+    let ok = reqwest::Url::parse(value)
+        .map(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
+        .unwrap_or(false);
+    if ok {
+        Ok(())
+    } else if secret {
+        Err(ConfigError::new(
+            name,
+            "is not an http(s) URL (value not shown: it is a secret)",
+        ))
+    } else {
+        Err(ConfigError::new(
+            name,
+            format!("{value:?} is not an http(s) URL"),
+        ))
+    }
+}
+
+fn webhook(env: &Env, secrets: &SecretBundle) -> Result<Secret, ConfigError> {
+    let url = SecretBundle::pick(env, "SLACK_WEBHOOK_URL", &secrets.slack_webhook_url).ok_or_else(
+        || {
+            ConfigError::new(
+                "SLACK_WEBHOOK_URL",
+                "is required (set it, or slack_webhook_url in the SECRETS_ARN secret)",
+            )
+        },
+    )?;
+    check_url("SLACK_WEBHOOK_URL", url.expose(), true)?;
+    Ok(url)
+}
+
+/// Settings common to every function.
+#[derive(Debug, Clone)]
+pub struct Common {
+    pub state_table: String,
+    pub slack_webhook: Secret,
+}
+
+impl Common {
+    fn from_env(env: &Env, secrets: &SecretBundle) -> Result<Self, ConfigError> {
+        Ok(Self {
+            state_table: env.required("STATE_TABLE")?.to_owned(),
+            slack_webhook: webhook(env, secrets)?,
+        })
+    }
+}
+
+/// `seek`'s settings.
+#[derive(Debug, Clone)]
+pub struct SeekConfig {
+    pub common: Common,
+    pub data_bucket: String,
+    pub datasets: Vec<Dataset>,
+    pub data_interval: u64,
+}
+
+impl SeekConfig {
+    pub fn from_env(env: &Env, secrets: &SecretBundle) -> Result<Self, ConfigError> {
+        let datasets = parse_datasets(env.required("DATASETS")?)
+            .map_err(|p| ConfigError::new("DATASETS", p))?;
+        Ok(Self {
+            data_bucket: env.required("DATA_BUCKET")?.to_owned(),
+            datasets,
+            data_interval: parse_u64(env, "DATA_INTERVAL")?,
+            common: Common::from_env(env, secrets)?,
+        })
+    }
+}
+
+/// `actions`' settings.
+#[derive(Debug, Clone)]
+pub struct ActionsConfig {
+    pub common: Common,
+    pub signing_secret: Secret,
+    pub kubeflow_url: String,
+}
+
+impl ActionsConfig {
+    pub fn from_env(env: &Env, secrets: &SecretBundle) -> Result<Self, ConfigError> {
+        let signing_secret =
+            SecretBundle::pick(env, "SLACK_SIGNING_SECRET", &secrets.slack_signing_secret)
+                .ok_or_else(|| {
+                    ConfigError::new(
+                        "SLACK_SIGNING_SECRET",
+                        "is required (set it, or slack_signing_secret in the SECRETS_ARN secret)",
+                    )
+                })?;
+        let kubeflow_url = env.required("KUBEFLOW_URL")?.to_owned();
+        check_url("KUBEFLOW_URL", &kubeflow_url, false)?;
+        Ok(Self {
+            common: Common::from_env(env, secrets)?,
+            signing_secret,
+            kubeflow_url,
+        })
+    }
+}
+
+/// How `send`'s Function URL authenticates callers (`SEND_URL_AUTH`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UrlAuth {
+    /// The URL itself checks SigV4; a configured token is still required on top.
+    AwsIam,
+    /// The URL is public: the bearer token is the only gate, so one must be configured.
+    None,
+}
+
+/// `send`'s settings.
+#[derive(Debug, Clone)]
+pub struct SendConfig {
+    pub common: Common,
+    pub url_auth: UrlAuth,
+    pub send_token: Option<Secret>,
+}
+
+impl SendConfig {
+    pub fn from_env(env: &Env, secrets: &SecretBundle) -> Result<Self, ConfigError> {
+        let url_auth = match env.get("SEND_URL_AUTH").unwrap_or("AWS_IAM") {
+            "AWS_IAM" => UrlAuth::AwsIam,
+            "NONE" => UrlAuth::None,
+            other => {
+                return Err(ConfigError::new(
+                    "SEND_URL_AUTH",
+                    format!("{other:?} is neither AWS_IAM nor NONE"),
+                ));
+            }
+        };
+        let send_token = SecretBundle::pick(env, "SEND_TOKEN", &secrets.send_token);
+        if url_auth == UrlAuth::None && send_token.is_none() {
+            return Err(ConfigError::new(
+                "SEND_TOKEN",
+                "is required when SEND_URL_AUTH is NONE: the URL would be open to anyone",
+            ));
+        }
+        Ok(Self {
+            common: Common::from_env(env, secrets)?,
+            url_auth,
+            send_token,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_datasets_with_and_without_thresholds() {
+        let d = parse_datasets("embedding=train/embedding/, faiss=train/faiss/:500").unwrap();
+        assert_eq!(
+            d,
+            vec![
+                Dataset {
+                    name: "embedding".into(),
+                    prefix: "train/embedding/".into(),
+                    threshold: None
+                },
+                Dataset {
+                    name: "faiss".into(),
+                    prefix: "train/faiss/".into(),
+                    threshold: Some(500)
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn a_colon_without_digits_stays_in_the_prefix() {
+        let d = parse_datasets("logs=s3:odd/prefix:,x=a:b/c").unwrap();
+        assert_eq!(d[0].prefix, "s3:odd/prefix:");
+        assert_eq!(d[0].threshold, None);
+        assert_eq!(d[1].prefix, "a:b/c");
+        let d = parse_datasets("x=a:1b").unwrap();
+        assert_eq!((d[0].prefix.as_str(), d[0].threshold), ("a:1b", None));
+    }
+
+    #[test]
+    fn rejects_malformed_datasets() {
+        for bad in [
+            "",
+            "embedding",
+            "=train/",
+            "embedding=",
+            "embedding=:5",
+            "a=x/,,b=y/",
+            "a=x/,a=y/",
+            "bad name=x/",
+            "a=x/:99999999999999999999999",
+        ] {
+            assert!(parse_datasets(bad).is_err(), "{bad:?} should be refused");
+        }
+    }
+
+    fn seek_env(extra: &[(&str, &str)]) -> Env {
+        let mut pairs = vec![
+            ("DATA_BUCKET", "bucket"),
+            ("DATASETS", "embedding=train/embedding/"),
+            ("DATA_INTERVAL", "100"),
+            ("STATE_TABLE", "table"),
+            (
+                "SLACK_WEBHOOK_URL",
+                "https://hooks.slack.com/services/T/B/SECRETXYZ",
+            ),
+        ];
+        for (k, v) in extra {
+            pairs.retain(|(n, _)| n != k);
+            pairs.push((k, v));
+        }
+        Env::from_pairs(pairs)
+    }
+
+    #[test]
+    fn seek_config_names_the_bad_variable() {
+        let none = SecretBundle::default();
+        assert!(SeekConfig::from_env(&seek_env(&[]), &none).is_ok());
+        for (var, value) in [
+            ("DATA_BUCKET", ""),
+            ("DATASETS", "nonsense"),
+            ("DATA_INTERVAL", "ten"),
+            ("DATA_INTERVAL", "-1"),
+            ("STATE_TABLE", " "),
+            ("SLACK_WEBHOOK_URL", "not a url SECRETXYZ"),
+        ] {
+            let err = SeekConfig::from_env(&seek_env(&[(var, value)]), &none).unwrap_err();
+            assert_eq!(err.variable, var, "{err}");
+            assert!(err.to_string().contains(var));
+            assert!(
+                !err.to_string().contains("SECRETXYZ"),
+                "secret leaked: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn plain_variables_override_the_secret() {
+        let bundle = SecretBundle::from_json(
+            r#"{"slack_webhook_url":"https://from.secret/hook","slack_signing_secret":"s","send_token":"t"}"#,
+        )
+        .unwrap();
+        let env = seek_env(&[]);
+        let cfg = SeekConfig::from_env(&env, &bundle).unwrap();
+        assert_eq!(
+            cfg.common.slack_webhook.expose(),
+            "https://hooks.slack.com/services/T/B/SECRETXYZ"
+        );
+        let mut env = seek_env(&[]);
+        env.0.remove("SLACK_WEBHOOK_URL");
+        let cfg = SeekConfig::from_env(&env, &bundle).unwrap();
+        assert_eq!(
+            cfg.common.slack_webhook.expose(),
+            "https://from.secret/hook"
+        );
+        assert!(!format!("{cfg:?} {bundle:?}").contains("from.secret"));
+    }
+
+    #[test]
+    fn bad_secret_json_does_not_quote_it() {
+        let err = SecretBundle::from_json("{\"slack_webhook_url\": 5, \"x\": \"hunter2\"}")
+            .map(|_| ())
+            .unwrap_err();
+        assert_eq!(err.variable, "SECRETS_ARN");
+        assert!(!err.to_string().contains("hunter2"));
+    }
+
+    #[test]
+    fn send_without_token_on_a_public_url_refuses_to_start() {
+        let env = Env::from_pairs([
+            ("STATE_TABLE", "t"),
+            ("SLACK_WEBHOOK_URL", "https://hooks.example/x"),
+            ("SEND_URL_AUTH", "NONE"),
+        ]);
+        let err = SendConfig::from_env(&env, &SecretBundle::default()).unwrap_err();
+        assert_eq!(err.variable, "SEND_TOKEN");
+        let env = Env::from_pairs([
+            ("STATE_TABLE", "t"),
+            ("SLACK_WEBHOOK_URL", "https://hooks.example/x"),
+            ("SEND_URL_AUTH", "iam"),
+        ]);
+        let err = SendConfig::from_env(&env, &SecretBundle::default()).unwrap_err();
+        assert_eq!(err.variable, "SEND_URL_AUTH");
+    }
+}

@@ -1,0 +1,202 @@
+//! The domain: dataset counts, the rule that decides whether training is worth asking for,
+//! and approval requests with their decisions.
+
+use crate::Timestamp;
+use serde::{Deserialize, Serialize};
+
+/// One dataset's counts at one moment: what seek saw, what was last trained on, and the
+/// threshold that applies to it. A request's snapshot is a list of these.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Count {
+    pub name: String,
+    pub prefix: String,
+    pub seeked: u64,
+    pub trained: u64,
+    pub threshold: u64,
+}
+
+impl Count {
+    /// Objects added since the last training (never negative: deletions count as zero new).
+    pub fn new_objects(&self) -> u64 {
+        self.seeked.saturating_sub(self.trained)
+    }
+
+    /// The original rule: `seeked > trained + threshold`.
+    pub fn worth_training(&self) -> bool {
+        self.seeked > self.trained.saturating_add(self.threshold)
+    }
+}
+
+/// What seek does with a set of counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// At least one dataset crossed its threshold: ask whether to train.
+    Ask,
+    /// Nothing crossed: post "No need to train".
+    NoNeed,
+}
+
+pub fn verdict(counts: &[Count]) -> Verdict {
+    if counts.iter().any(Count::worth_training) {
+        Verdict::Ask
+    } else {
+        Verdict::NoNeed
+    }
+}
+
+/// The button a person clicked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Choice {
+    Train,
+    Nope,
+}
+
+impl Choice {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Choice::Train => "train",
+            Choice::Nope => "nope",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "train" => Some(Choice::Train),
+            "nope" => Some(Choice::Nope),
+            _ => None,
+        }
+    }
+
+    /// The past tense shown in Slack and the status view.
+    pub fn verb(self) -> &'static str {
+        match self {
+            Choice::Train => "Approved",
+            Choice::Nope => "Declined",
+        }
+    }
+}
+
+/// Who clicked: Slack's user id and the name Slack sent with it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Person {
+    pub id: String,
+    pub name: String,
+}
+
+/// A decision as recorded: which button, by whom, when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Decision {
+    pub request_id: String,
+    pub choice: Choice,
+    pub by: Person,
+    pub at: Timestamp,
+}
+
+/// An approval request: what seek offered in one message, and what became of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApprovalRequest {
+    pub id: String,
+    pub created_at: Timestamp,
+    /// The schedule window (or manual invocation) that created it.
+    pub window: String,
+    pub snapshot: Vec<Count>,
+    pub decision: Option<Decision>,
+}
+
+/// What a click on a request may do, given the request and the newest request's id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Standing {
+    /// Pending and the newest: the click decides it.
+    Open,
+    /// Someone decided it already.
+    Decided(Decision),
+    /// A newer request replaced it before anyone decided.
+    Superseded { newest: String },
+}
+
+impl ApprovalRequest {
+    pub fn standing(&self, newest_id: Option<&str>) -> Standing {
+        if let Some(d) = &self.decision {
+            return Standing::Decided(d.clone());
+        }
+        match newest_id {
+            Some(newest) if newest != self.id => Standing::Superseded {
+                newest: newest.to_owned(),
+            },
+            _ => Standing::Open,
+        }
+    }
+}
+
+/// A fresh, unguessable request id.
+pub fn new_request_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn count(seeked: u64, trained: u64, threshold: u64) -> Count {
+        Count {
+            name: "d".into(),
+            prefix: "p/".into(),
+            seeked,
+            trained,
+            threshold,
+        }
+    }
+
+    #[test]
+    fn the_rule_is_strictly_greater_than_trained_plus_threshold() {
+        assert!(!count(100, 0, 100).worth_training());
+        assert!(count(101, 0, 100).worth_training());
+        assert!(!count(1100, 1000, 100).worth_training());
+        assert!(count(1101, 1000, 100).worth_training());
+        assert!(!count(5, 10, 0).worth_training(), "deletions never ask");
+        assert_eq!(count(5, 10, 0).new_objects(), 0);
+        assert!(!count(u64::MAX, u64::MAX - 1, u64::MAX).worth_training());
+    }
+
+    #[test]
+    fn any_dataset_over_its_threshold_asks() {
+        assert_eq!(
+            verdict(&[count(10, 0, 100), count(200, 0, 100)]),
+            Verdict::Ask
+        );
+        assert_eq!(
+            verdict(&[count(10, 0, 100), count(100, 0, 100)]),
+            Verdict::NoNeed
+        );
+        assert_eq!(verdict(&[]), Verdict::NoNeed);
+    }
+
+    #[test]
+    fn standing_of_a_request() {
+        let mut r = ApprovalRequest {
+            id: "a".into(),
+            created_at: Timestamp::from_secs(0),
+            window: "w".into(),
+            snapshot: vec![],
+            decision: None,
+        };
+        assert_eq!(r.standing(Some("a")), Standing::Open);
+        assert_eq!(
+            r.standing(Some("b")),
+            Standing::Superseded { newest: "b".into() }
+        );
+        let d = Decision {
+            request_id: "a".into(),
+            choice: Choice::Nope,
+            by: Person {
+                id: "U1".into(),
+                name: "ann".into(),
+            },
+            at: Timestamp::from_secs(5),
+        };
+        r.decision = Some(d.clone());
+        assert_eq!(r.standing(Some("b")), Standing::Decided(d));
+    }
+}

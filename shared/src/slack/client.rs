@@ -1,0 +1,221 @@
+//! Posting to Slack (an incoming webhook or an interaction's `response_url`) with timeouts,
+//! `Retry-After` on 429 and bounded backoff on 5xx.
+//!
+//! A timeout is *not* retried here: Slack may have posted the message before the answer was
+//! lost, and a second post would double it. The caller decides (seek fails the invocation,
+//! send answers 504).
+
+use serde_json::Value;
+use std::future::Future;
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// Building the HTTP client can fail only if TLS cannot initialise.
+pub use reqwest::Error as HttpError;
+
+/// How hard to try one post.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Each attempt's own limit, connection included.
+    pub attempt_timeout: Duration,
+    /// Attempts in all, the first included.
+    pub attempts: u32,
+    /// The first backoff after a 5xx; it doubles each time.
+    pub backoff: Duration,
+    /// All attempts and waits together stay within this.
+    pub budget: Duration,
+}
+
+impl RetryPolicy {
+    /// seek runs in the background: it can wait out a rate limit.
+    pub const SCHEDULED: Self = Self {
+        attempt_timeout: Duration::from_secs(5),
+        attempts: 4,
+        backoff: Duration::from_millis(500),
+        budget: Duration::from_secs(40),
+    };
+    /// A notification after a click: Slack wants an answer within 3 s, so keep it short.
+    pub const INTERACTIVE: Self = Self {
+        attempt_timeout: Duration::from_millis(900),
+        attempts: 2,
+        backoff: Duration::from_millis(100),
+        budget: Duration::from_millis(1000),
+    };
+    /// send: a pipeline step waits for the answer, within the Function URL's timeout.
+    pub const REQUEST: Self = Self {
+        attempt_timeout: Duration::from_secs(5),
+        attempts: 4,
+        backoff: Duration::from_millis(300),
+        budget: Duration::from_secs(20),
+    };
+}
+
+/// Why Slack did not take a message. Never carries the URL (it is a secret for webhooks).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SlackError {
+    #[error("Slack refused the message: HTTP {status} {detail}")]
+    Rejected { status: u16, detail: String },
+    #[error("Slack answered HTTP {status} to all {attempts} attempts")]
+    Unavailable { status: u16, attempts: u32 },
+    #[error("Slack rate-limited us for {retry_after_secs} s, longer than the time left")]
+    RateLimited { retry_after_secs: u64 },
+    #[error("Slack did not answer within {timeout_ms} ms")]
+    Timeout { timeout_ms: u128 },
+    #[error("could not reach Slack after {attempts} attempts: {reason}")]
+    Unreachable { attempts: u32, reason: String },
+}
+
+impl SlackError {
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, SlackError::Timeout { .. })
+    }
+}
+
+/// The one capability the functions need from Slack: deliver one message to one URL.
+pub trait SlackPoster: Send + Sync {
+    fn post(
+        &self,
+        url: &str,
+        message: &Value,
+        policy: RetryPolicy,
+    ) -> impl Future<Output = Result<(), SlackError>> + Send;
+}
+
+/// The reqwest-backed poster. Build it once at cold start and share it.
+#[derive(Debug, Clone)]
+pub struct SlackClient {
+    http: reqwest::Client,
+}
+
+impl SlackClient {
+    pub fn new() -> Result<Self, HttpError> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(3))
+            .user_agent(concat!("ct-trigger/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Self { http })
+    }
+}
+
+fn retry_after(resp: &reqwest::Response) -> Duration {
+    let secs = resp
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .unwrap_or(1);
+    Duration::from_secs(secs)
+}
+
+/// A transport error's kind, without the URL reqwest would otherwise print.
+fn describe(err: reqwest::Error) -> String {
+    let err = err.without_url();
+    let mut text = err.to_string();
+    let mut source = std::error::Error::source(&err);
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text.chars().take(200).collect()
+}
+
+impl SlackPoster for SlackClient {
+    async fn post(
+        &self,
+        url: &str,
+        message: &Value,
+        policy: RetryPolicy,
+    ) -> Result<(), SlackError> {
+        let body = serde_json::to_vec(message).unwrap_or_default();
+        let deadline = Instant::now() + policy.budget;
+        let mut backoff = policy.backoff;
+        let mut last = SlackError::Unreachable {
+            attempts: 0,
+            reason: "no attempt fitted in the time budget".into(),
+        };
+        for attempt in 1..=policy.attempts.max(1) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            let timeout = policy.attempt_timeout.min(left);
+            let sent = self
+                .http
+                .post(url)
+                .header(
+                    reqwest::header::CONTENT_TYPE,
+                    "application/json; charset=utf-8",
+                )
+                .body(body.clone())
+                .timeout(timeout)
+                .send()
+                .await;
+            let wait = match sent {
+                Ok(resp) if resp.status().is_success() => return Ok(()),
+                Ok(resp) if resp.status().as_u16() == 429 => {
+                    let wait = retry_after(&resp);
+                    last = SlackError::RateLimited {
+                        retry_after_secs: wait.as_secs(),
+                    };
+                    if Instant::now() + wait >= deadline || attempt == policy.attempts {
+                        return Err(last);
+                    }
+                    tracing::warn!(
+                        attempt,
+                        retry_after_secs = wait.as_secs(),
+                        "slack rate-limited the post"
+                    );
+                    wait
+                }
+                Ok(resp) if resp.status().is_server_error() => {
+                    let status = resp.status().as_u16();
+                    tracing::warn!(attempt, status, "slack answered a server error");
+                    last = SlackError::Unavailable {
+                        status,
+                        attempts: attempt,
+                    };
+                    backoff
+                }
+                Ok(resp) => {
+                    let status = resp.status().as_u16();
+                    let detail: String = resp
+                        .text()
+                        .await
+                        .unwrap_or_default()
+                        .chars()
+                        .filter(|c| !c.is_control())
+                        .take(100)
+                        .collect();
+                    return Err(SlackError::Rejected { status, detail });
+                }
+                Err(e) if e.is_timeout() => {
+                    return Err(SlackError::Timeout {
+                        timeout_ms: timeout.as_millis(),
+                    });
+                }
+                Err(e) if e.is_connect() => {
+                    // The request never left: safe to try again.
+                    last = SlackError::Unreachable {
+                        attempts: attempt,
+                        reason: describe(e),
+                    };
+                    tracing::warn!(attempt, "could not connect to slack");
+                    backoff
+                }
+                Err(e) => {
+                    return Err(SlackError::Unreachable {
+                        attempts: attempt,
+                        reason: describe(e),
+                    });
+                }
+            };
+            if attempt < policy.attempts {
+                let left = deadline.saturating_duration_since(Instant::now());
+                tokio::time::sleep(wait.min(left)).await;
+                backoff = backoff.saturating_mul(2);
+            }
+        }
+        Err(last)
+    }
+}

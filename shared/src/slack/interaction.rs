@@ -1,0 +1,208 @@
+//! Interaction payloads Slack posts when a button is clicked: Block Kit `block_actions` (what
+//! seek posts) and the legacy `interactive_message` (buttons in attachments).
+//!
+//! Call [`parse_form`] only after the signature has been verified over the same bytes.
+
+use crate::domain::{Choice, Person};
+use serde::Deserialize;
+
+/// A click: which button, on which request, by whom, and where to answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Click {
+    pub choice: Choice,
+    pub request_id: String,
+    pub by: Person,
+    pub response_url: Option<String>,
+}
+
+/// Why a verified body is still not a click we understand. Each maps to a 4xx.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PayloadError {
+    #[error("the form has no payload field")]
+    NoPayload,
+    #[error("payload is not JSON")]
+    NotJson,
+    #[error("unknown payload type {0:?}")]
+    UnknownType(String),
+    #[error("payload is missing {0}")]
+    Malformed(String),
+    #[error("unknown button")]
+    UnknownButton,
+}
+
+/// The button value seek puts on each button: `train:<request id>` or `nope:<request id>`.
+pub fn button_value(choice: Choice, request_id: &str) -> String {
+    format!("{}:{request_id}", choice.as_str())
+}
+
+fn parse_button_value(value: &str) -> Option<(Choice, String)> {
+    let (choice, id) = value.split_once(':')?;
+    let choice = Choice::parse(choice)?;
+    let ok_id = !id.is_empty()
+        && id.len() <= 64
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    ok_id.then(|| (choice, id.to_owned()))
+}
+
+#[derive(Deserialize)]
+struct User {
+    id: String,
+    #[serde(default)]
+    username: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+}
+
+impl From<User> for Person {
+    fn from(u: User) -> Self {
+        let name = u.username.or(u.name).unwrap_or_else(|| u.id.clone());
+        Person { id: u.id, name }
+    }
+}
+
+#[derive(Deserialize)]
+struct Action {
+    #[serde(default)]
+    value: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Body {
+    user: User,
+    #[serde(default)]
+    actions: Vec<Action>,
+    #[serde(default)]
+    response_url: Option<String>,
+}
+
+/// Decodes an `application/x-www-form-urlencoded` body's `payload` field into a [`Click`].
+pub fn parse_form(body: &[u8]) -> Result<Click, PayloadError> {
+    let payload = form_urlencoded::parse(body)
+        .find(|(k, _)| k == "payload")
+        .map(|(_, v)| v.into_owned())
+        .ok_or(PayloadError::NoPayload)?;
+    parse_payload(&payload)
+}
+
+/// Parses the JSON payload itself.
+pub fn parse_payload(payload: &str) -> Result<Click, PayloadError> {
+    let value: serde_json::Value =
+        serde_json::from_str(payload).map_err(|_| PayloadError::NotJson)?;
+    let kind = value
+        .get("type")
+        .and_then(|t| t.as_str())
+        .ok_or_else(|| PayloadError::Malformed("type".into()))?;
+    if kind != "block_actions" && kind != "interactive_message" {
+        return Err(PayloadError::UnknownType(kind.chars().take(40).collect()));
+    }
+    // Both shapes carry `user`, `actions[].value` and `response_url` in the same places.
+    let body: Body = serde_json::from_value(value)
+        .map_err(|e| PayloadError::Malformed(format!("fields ({})", short(&e.to_string()))))?;
+    let value = match body.actions.as_slice() {
+        [one] => one.value.as_deref().ok_or(PayloadError::UnknownButton)?,
+        [] => return Err(PayloadError::Malformed("actions".into())),
+        _ => return Err(PayloadError::UnknownButton),
+    };
+    let (choice, request_id) = parse_button_value(value).ok_or(PayloadError::UnknownButton)?;
+    Ok(Click {
+        choice,
+        request_id,
+        by: body.user.into(),
+        response_url: body.response_url.filter(|u| !u.is_empty()),
+    })
+}
+
+fn short(text: &str) -> String {
+    text.chars().take(80).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn form(payload: &serde_json::Value) -> Vec<u8> {
+        form_urlencoded::Serializer::new(String::new())
+            .append_pair("payload", &payload.to_string())
+            .finish()
+            .into_bytes()
+    }
+
+    #[test]
+    fn reads_block_actions() {
+        let p = json!({
+            "type": "block_actions",
+            "user": {"id": "U123", "username": "ann", "name": "ann", "team_id": "T1"},
+            "actions": [{"action_id": "train", "block_id": "decision", "type": "button",
+                          "value": "train:abc123", "action_ts": "1.2"}],
+            "response_url": "https://hooks.slack.com/actions/T1/1/x"
+        });
+        let click = parse_form(&form(&p)).unwrap();
+        assert_eq!(click.choice, Choice::Train);
+        assert_eq!(click.request_id, "abc123");
+        assert_eq!(
+            click.by,
+            Person {
+                id: "U123".into(),
+                name: "ann".into()
+            }
+        );
+        assert_eq!(
+            click.response_url.as_deref(),
+            Some("https://hooks.slack.com/actions/T1/1/x")
+        );
+    }
+
+    #[test]
+    fn reads_legacy_interactive_message() {
+        let p = json!({
+            "type": "interactive_message",
+            "callback_id": "ct-trigger",
+            "user": {"id": "U9", "name": "bob"},
+            "actions": [{"name": "nope", "type": "button", "value": "nope:r-1"}],
+            "response_url": "https://hooks.slack.com/actions/T1/2/y"
+        });
+        let click = parse_form(&form(&p)).unwrap();
+        assert_eq!(
+            (click.choice, click.request_id.as_str()),
+            (Choice::Nope, "r-1")
+        );
+        assert_eq!(click.by.name, "bob");
+    }
+
+    #[test]
+    fn refuses_what_is_not_a_click() {
+        assert_eq!(parse_form(b"token=x"), Err(PayloadError::NoPayload));
+        assert_eq!(parse_form(b"payload=%7Bnot"), Err(PayloadError::NotJson));
+        assert_eq!(
+            parse_form(&form(
+                &json!({"type": "view_submission", "user": {"id": "U"}})
+            )),
+            Err(PayloadError::UnknownType("view_submission".into()))
+        );
+        assert!(matches!(
+            parse_form(&form(&json!({"user": {"id": "U"}}))),
+            Err(PayloadError::Malformed(_))
+        ));
+        let base = |value: serde_json::Value| json!({"type": "block_actions", "user": {"id": "U"}, "actions": [{"value": value}]});
+        for bad in [
+            json!("deploy:abc"),
+            json!("train:"),
+            json!("train"),
+            json!("train:a b"),
+            json!(null),
+        ] {
+            assert_eq!(
+                parse_form(&form(&base(bad.clone()))),
+                Err(PayloadError::UnknownButton),
+                "{bad}"
+            );
+        }
+        assert!(matches!(
+            parse_form(&form(
+                &json!({"type": "block_actions", "user": {"id": "U"}, "actions": []})
+            )),
+            Err(PayloadError::Malformed(_))
+        ));
+    }
+}

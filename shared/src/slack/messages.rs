@@ -1,0 +1,253 @@
+//! Typed Slack messages. Each renders to the JSON Slack expects (Block Kit); JSON fixtures
+//! under `shared/tests/fixtures/` pin the exact shapes.
+
+use super::escape;
+use super::interaction::button_value;
+use crate::Timestamp;
+use crate::domain::{Choice, Count, Decision};
+use serde_json::{Value, json};
+
+/// The `block_id` of the Train!/Nope! actions block.
+pub const DECISION_BLOCK: &str = "ct_trigger_decision";
+
+/// Slack's limit on a section's text.
+pub const SECTION_LIMIT: usize = 3000;
+/// Slack's limit on blocks in one message.
+pub const BLOCKS_LIMIT: usize = 50;
+
+fn plain(text: &str) -> Value {
+    json!({"type": "plain_text", "text": text})
+}
+
+fn section(mrkdwn: &str) -> Value {
+    json!({"type": "section", "text": {"type": "mrkdwn", "text": mrkdwn}})
+}
+
+fn objects(n: u64) -> &'static str {
+    if n == 1 { "object" } else { "objects" }
+}
+
+/// "190 new objects in embedding, 10 in faiss"
+pub fn new_objects_phrase(counts: &[Count]) -> String {
+    let mut parts = counts.iter().enumerate().map(|(i, c)| {
+        let n = c.new_objects();
+        if i == 0 {
+            format!("{n} new {} in {}", objects(n), escape(&c.name))
+        } else {
+            format!("{n} in {}", escape(&c.name))
+        }
+    });
+    let first = parts
+        .next()
+        .unwrap_or_else(|| "No datasets configured".to_owned());
+    parts.fold(first, |acc, p| acc + ", " + &p)
+}
+
+/// One line a dataset: its prefix and the numbers behind the phrase.
+fn counts_block(counts: &[Count]) -> Value {
+    let lines: Vec<String> = counts
+        .iter()
+        .map(|c| {
+            format!(
+                "*{}* `{}`: {} seen, {} trained, threshold {}",
+                escape(&c.name),
+                escape(&c.prefix),
+                c.seeked,
+                c.trained,
+                c.threshold
+            )
+        })
+        .collect();
+    json!({"type": "context", "elements": [{"type": "mrkdwn", "text": lines.join("\n")}]})
+}
+
+/// Slack renders this in each reader's own time zone; the fallback is UTC.
+pub fn slack_date(at: Timestamp) -> String {
+    format!(
+        "<!date^{}^{{date_short_pretty}} {{time}}|{}>",
+        at.secs(),
+        at.rfc3339()
+    )
+}
+
+/// seek's question: counts, then Train! (behind a confirm dialog) and Nope!.
+pub fn ask(request_id: &str, counts: &[Count]) -> Value {
+    let text = format!(
+        "{}. Would you like to train models?",
+        new_objects_phrase(counts)
+    );
+    json!({
+        "text": text,
+        "blocks": [
+            section(&text),
+            counts_block(counts),
+            {
+                "type": "actions",
+                "block_id": DECISION_BLOCK,
+                "elements": [
+                    {
+                        "type": "button",
+                        "action_id": "train",
+                        "text": plain("Train!"),
+                        "style": "primary",
+                        "value": button_value(Choice::Train, request_id),
+                        "confirm": {
+                            "title": plain("Are you sure?"),
+                            "text": plain("Do Train?"),
+                            "confirm": plain("Yes"),
+                            "deny": plain("No")
+                        }
+                    },
+                    {
+                        "type": "button",
+                        "action_id": "nope",
+                        "text": plain("Nope!"),
+                        "value": button_value(Choice::Nope, request_id)
+                    }
+                ]
+            }
+        ]
+    })
+}
+
+/// seek's notice when nothing crossed its threshold: no buttons.
+pub fn no_need(counts: &[Count]) -> Value {
+    let text = format!("No need to train: {}.", new_objects_phrase(counts));
+    json!({"text": text, "blocks": [section(&text), counts_block(counts)]})
+}
+
+/// Replaces the question once decided: the counts, who and when, no buttons.
+pub fn decided(snapshot: &[Count], decision: &Decision) -> Value {
+    let question = format!("{}.", new_objects_phrase(snapshot));
+    let outcome = format!(
+        "*{}* by <@{}> at {}",
+        decision.choice.verb(),
+        escape(&decision.by.id),
+        slack_date(decision.at)
+    );
+    json!({
+        "replace_original": true,
+        "text": format!("{question} {} by <@{}>", decision.choice.verb(), escape(&decision.by.id)),
+        "blocks": [section(&question), counts_block(snapshot), section(&outcome)]
+    })
+}
+
+/// The channel notice after Train!: where to follow the pipelines.
+pub fn kubeflow(url: &str) -> Value {
+    let text = format!("Here is Kubeflow URL: {url}");
+    json!({"text": text, "blocks": [section(&format!("Here is Kubeflow URL: <{url}|{}>", escape(url)))]})
+}
+
+/// An answer only the clicker sees, leaving the original message as it is.
+pub fn ephemeral(text: &str) -> Value {
+    json!({"response_type": "ephemeral", "replace_original": false, "text": text})
+}
+
+/// Told to someone clicking a request that was already decided.
+pub fn already_decided(decision: &Decision) -> Value {
+    ephemeral(&format!(
+        "Already {} by <@{}> at {}.",
+        decision.choice.verb().to_lowercase(),
+        escape(&decision.by.id),
+        slack_date(decision.at)
+    ))
+}
+
+/// Told to someone clicking a request that a newer seek replaced.
+pub fn superseded() -> Value {
+    ephemeral("This request was superseded by a newer one: use the latest message's buttons.")
+}
+
+/// Splits text into pieces of at most `limit` characters, preferring to break after a newline,
+/// never inside an escape sequence (`&amp;` and friends), never losing a character.
+pub fn split_text(text: &str, limit: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while rest.chars().count() > limit {
+        let hard = rest
+            .char_indices()
+            .nth(limit)
+            .map_or(rest.len(), |(i, _)| i);
+        let window = &rest[..hard];
+        let mut cut = match window.rfind('\n') {
+            Some(i) if i >= hard / 2 => i + 1,
+            _ => hard,
+        };
+        // Do not split an entity like "&amp;" across two sections.
+        if let Some(amp) = window[..cut].rfind('&') {
+            if !window[amp..cut].contains(';') && cut - amp < 6 && amp > 0 {
+                cut = amp;
+            }
+        }
+        out.push(rest[..cut].to_owned());
+        rest = &rest[cut..];
+    }
+    if !rest.is_empty() || out.is_empty() {
+        out.push(rest.to_owned());
+    }
+    out
+}
+
+/// A notice from a pipeline step: `text` first, then `text2`, escaped and split across as many
+/// sections and messages as Slack's limits need. Returns the messages in posting order.
+pub fn notice(text: &str, text2: Option<&str>) -> Vec<Value> {
+    let mut sections: Vec<String> = split_text(&escape(text), SECTION_LIMIT);
+    if let Some(t2) = text2.filter(|t| !t.is_empty()) {
+        sections.extend(split_text(&escape(t2), SECTION_LIMIT));
+    }
+    let total = sections.chunks(BLOCKS_LIMIT).count();
+    sections
+        .chunks(BLOCKS_LIMIT)
+        .enumerate()
+        .map(|(i, chunk)| {
+            let fallback: String = chunk[0].chars().take(150).collect();
+            let fallback = if total > 1 {
+                format!("({}/{total}) {fallback}", i + 1)
+            } else {
+                fallback
+            };
+            json!({
+                "text": fallback,
+                "blocks": chunk.iter().map(|s| section(s)).collect::<Vec<_>>()
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_keeps_every_character_in_order() {
+        let text: String = (0..10_000)
+            .map(|i| char::from(b'a' + (i % 26) as u8))
+            .collect();
+        let parts = split_text(&text, 3000);
+        assert_eq!(parts.len(), 4);
+        assert!(parts.iter().all(|p| p.chars().count() <= 3000));
+        assert_eq!(parts.concat(), text);
+    }
+
+    #[test]
+    fn split_prefers_newlines_and_keeps_entities_whole() {
+        let text = format!("{}\n{}", "a".repeat(2500), "b".repeat(1000));
+        let parts = split_text(&text, 3000);
+        assert_eq!(parts[0], format!("{}\n", "a".repeat(2500)));
+        let text = format!("{}&amp;tail", "x".repeat(2997));
+        let parts = split_text(&text, 3000);
+        assert_eq!(parts[0], "x".repeat(2997));
+        assert!(parts[1].starts_with("&amp;"));
+        assert_eq!(parts.concat(), text);
+    }
+
+    #[test]
+    fn multibyte_text_is_split_on_characters() {
+        let text = "é".repeat(6001);
+        let parts = split_text(&text, 3000);
+        assert_eq!(
+            parts.iter().map(|p| p.chars().count()).collect::<Vec<_>>(),
+            vec![3000, 3000, 1]
+        );
+    }
+}

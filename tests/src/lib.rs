@@ -1,0 +1,39 @@
+//! The test harness: real servers on loopback, shared by the end-to-end tests and the local run.
+//!
+//! - [`moto`]: a moto server (S3, DynamoDB, Secrets Manager) on a free port, one per process,
+//!   plus helpers that create buckets, objects and the state table (from `template.yaml`).
+//! - [`slack`]: a stand-in for Slack's incoming webhook and `response_url` that records what it
+//!   receives and answers 429, 500 or slowly on demand.
+//! - [`runtime`]: a stand-in for the Lambda Runtime API, to drive the real function binaries.
+//! - [`events`]: events in their real JSON shapes.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+pub mod events;
+pub mod moto;
+pub mod runtime;
+pub mod slack;
+pub mod world;
+
+pub use world::World;
+
+use std::path::PathBuf;
+
+/// The repository's root (this crate lives in `tests/`).
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_path_buf()
+}
+
+/// A name unique to this process and call, for buckets and tables (each test uses its own).
+pub fn unique(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "{prefix}-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}

@@ -1,0 +1,206 @@
+//! A stand-in for the Lambda Runtime API (`AWS_LAMBDA_RUNTIME_API`), so the real function
+//! binaries run here as they do in Lambda: they poll for the next event and post its result.
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::Value;
+use std::collections::{HashMap, VecDeque};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{Notify, oneshot};
+
+type Outcome = Result<Value, Value>;
+
+#[derive(Default)]
+struct Inner {
+    queue: Mutex<VecDeque<(String, Value)>>,
+    ready: Notify,
+    waiting: Mutex<HashMap<String, oneshot::Sender<Outcome>>>,
+    init_error: Mutex<Option<Value>>,
+}
+
+/// The runtime API for one function.
+#[derive(Clone)]
+pub struct LambdaRuntime {
+    /// `host:port`, the value of `AWS_LAMBDA_RUNTIME_API`.
+    pub api: String,
+    inner: Arc<Inner>,
+}
+
+async fn next(State(inner): State<Arc<Inner>>) -> Response {
+    loop {
+        let notified = inner.ready.notified();
+        if let Some((id, event)) = inner.queue.lock().unwrap().pop_front() {
+            let deadline = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_millis()
+                + 300_000;
+            return (
+                StatusCode::OK,
+                [
+                    ("lambda-runtime-aws-request-id", id),
+                    ("lambda-runtime-deadline-ms", deadline.to_string()),
+                    (
+                        "lambda-runtime-invoked-function-arn",
+                        "arn:aws:lambda:us-east-1:000000000000:function:local".to_owned(),
+                    ),
+                    ("content-type", "application/json".to_owned()),
+                ],
+                event.to_string(),
+            )
+                .into_response();
+        }
+        notified.await;
+    }
+}
+
+fn finish(inner: &Inner, id: &str, outcome: Outcome) -> StatusCode {
+    match inner.waiting.lock().unwrap().remove(id) {
+        Some(tx) => {
+            tx.send(outcome).ok();
+            StatusCode::ACCEPTED
+        }
+        None => StatusCode::BAD_REQUEST,
+    }
+}
+
+fn json(body: &Bytes) -> Value {
+    serde_json::from_slice(body)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(body).into_owned()))
+}
+
+impl LambdaRuntime {
+    pub async fn start() -> Self {
+        let inner = Arc::new(Inner::default());
+        let app = Router::new()
+            .route("/2018-06-01/runtime/invocation/next", get(next))
+            .route(
+                "/2018-06-01/runtime/invocation/{id}/response",
+                post(
+                    |State(i): State<Arc<Inner>>, Path(id): Path<String>, body: Bytes| async move {
+                        finish(&i, &id, Ok(json(&body)))
+                    },
+                ),
+            )
+            .route(
+                "/2018-06-01/runtime/invocation/{id}/error",
+                post(
+                    |State(i): State<Arc<Inner>>, Path(id): Path<String>, body: Bytes| async move {
+                        finish(&i, &id, Err(json(&body)))
+                    },
+                ),
+            )
+            .route(
+                "/2018-06-01/runtime/init/error",
+                post(|State(i): State<Arc<Inner>>, body: Bytes| async move {
+                    *i.init_error.lock().unwrap() = Some(json(&body));
+                    StatusCode::ACCEPTED
+                }),
+            )
+            .with_state(inner.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind runtime api");
+        let api = listener.local_addr().expect("addr").to_string();
+        tokio::spawn(async move {
+            axum::serve(listener, app).await.ok();
+        });
+        Self { api, inner }
+    }
+
+    /// Queues one invocation and waits for the function's answer (`Err` is its error report).
+    pub async fn invoke(
+        &self,
+        request_id: &str,
+        event: Value,
+        timeout: Duration,
+    ) -> Option<Outcome> {
+        let (tx, rx) = oneshot::channel();
+        self.inner
+            .waiting
+            .lock()
+            .unwrap()
+            .insert(request_id.to_owned(), tx);
+        self.inner
+            .queue
+            .lock()
+            .unwrap()
+            .push_back((request_id.to_owned(), event));
+        self.inner.ready.notify_waiters();
+        tokio::time::timeout(timeout, rx)
+            .await
+            .ok()
+            .and_then(Result::ok)
+    }
+}
+
+/// Where the function binaries are: `CT_BIN_DIR`, or the cargo target folder these tests run from.
+pub fn binary(name: &str) -> std::path::PathBuf {
+    let dir = std::env::var_os("CT_BIN_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            let exe = std::env::current_exe().expect("current exe");
+            // target/<profile>/deps/<test> -> target/<profile>
+            exe.parent()
+                .and_then(|p| p.parent())
+                .expect("target dir")
+                .to_path_buf()
+        });
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: build the functions first with `cargo build --bins` (tests/run does)",
+        path.display()
+    );
+    path
+}
+
+/// The environment Lambda gives a function, pointed at local stand-ins; no AWS profile files.
+pub fn lambda_env(
+    function: &str,
+    runtime_api: Option<&str>,
+    moto_url: &str,
+) -> Vec<(String, String)> {
+    let mut env: Vec<(String, String)> = [
+        ("AWS_LAMBDA_FUNCTION_NAME", function),
+        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128"),
+        ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST"),
+        ("AWS_LAMBDA_LOG_STREAM_NAME", "local"),
+        ("AWS_LAMBDA_LOG_GROUP_NAME", "local"),
+        ("AWS_LAMBDA_LOG_FORMAT", "JSON"),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ("AWS_ENDPOINT_URL", moto_url),
+        ("AWS_CONFIG_FILE", "/dev/null"),
+        ("AWS_SHARED_CREDENTIALS_FILE", "/dev/null"),
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+        ("PATH", "/usr/bin:/bin"),
+    ]
+    .iter()
+    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+    .collect();
+    if let Some(api) = runtime_api {
+        env.push(("AWS_LAMBDA_RUNTIME_API".into(), api.into()));
+    }
+    env
+}
+
+/// Starts a function binary with exactly this environment; output is captured.
+pub fn spawn(name: &str, env: &[(String, String)]) -> tokio::process::Child {
+    tokio::process::Command::new(binary(name))
+        .env_clear()
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn function binary")
+}

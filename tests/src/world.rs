@@ -1,0 +1,67 @@
+//! One test's world: its own bucket and table on the shared moto server, and its own Slack.
+
+use crate::slack::SlackStandIn;
+use ct_shared::config::{Env, SecretBundle, SeekConfig};
+
+pub struct World {
+    pub sdk: aws_config::SdkConfig,
+    pub slack: SlackStandIn,
+    pub bucket: String,
+    pub table: String,
+}
+
+impl World {
+    pub async fn new() -> Self {
+        let sdk = crate::moto::sdk().await;
+        let bucket = crate::unique("data");
+        let table = crate::unique("state");
+        crate::moto::create_bucket(&sdk, &bucket).await;
+        crate::moto::create_table(&sdk, &table).await;
+        let slack = SlackStandIn::start().await;
+        Self {
+            sdk,
+            slack,
+            bucket,
+            table,
+        }
+    }
+
+    /// seek's environment, as template.yaml would set it, for these datasets and interval.
+    pub fn seek_env(&self, datasets: &str, interval: u64) -> Vec<(String, String)> {
+        vec![
+            ("DATA_BUCKET".into(), self.bucket.clone()),
+            ("DATASETS".into(), datasets.into()),
+            ("DATA_INTERVAL".into(), interval.to_string()),
+            ("STATE_TABLE".into(), self.table.clone()),
+            ("SLACK_WEBHOOK_URL".into(), self.slack.webhook_url()),
+        ]
+    }
+
+    /// The real seek handler's dependencies, built the way `main` builds them.
+    pub fn seeker(&self, datasets: &str, interval: u64) -> seek::LiveSeeker {
+        let env = Env::from_pairs(self.seek_env(datasets, interval));
+        let config =
+            SeekConfig::from_env(&env, &SecretBundle::default()).expect("valid seek config");
+        seek::LiveSeeker::live(config, &self.sdk).expect("seeker")
+    }
+
+    pub async fn put(&self, prefix: &str, start: usize, n: usize) {
+        crate::moto::put_objects(&self.sdk, &self.bucket, prefix, start, n).await;
+    }
+
+    pub async fn item(
+        &self,
+        pk: &str,
+    ) -> Option<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
+        crate::moto::item(&self.sdk, &self.table, pk).await
+    }
+
+    /// A number attribute of an item, for assertions.
+    pub async fn number(&self, pk: &str, attr: &str) -> Option<u64> {
+        self.item(pk).await?.get(attr)?.as_n().ok()?.parse().ok()
+    }
+
+    pub async fn string(&self, pk: &str, attr: &str) -> Option<String> {
+        self.item(pk).await?.get(attr)?.as_s().ok().cloned()
+    }
+}
