@@ -13,6 +13,7 @@ pub mod events;
 pub mod moto;
 pub mod runtime;
 pub mod slack;
+pub mod slack_events;
 pub mod world;
 
 pub use world::World;

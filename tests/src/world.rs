@@ -1,7 +1,7 @@
 //! One test's world: its own bucket and table on the shared moto server, and its own Slack.
 
 use crate::slack::SlackStandIn;
-use ct_shared::config::{Env, SecretBundle, SeekConfig};
+use ct_shared::config::{ActionsConfig, Env, SecretBundle, SeekConfig};
 
 pub struct World {
     pub sdk: aws_config::SdkConfig,
@@ -43,6 +43,30 @@ impl World {
         let config =
             SeekConfig::from_env(&env, &SecretBundle::default()).expect("valid seek config");
         seek::LiveSeeker::live(config, &self.sdk).expect("seeker")
+    }
+
+    /// The Kubeflow URL the tests configure.
+    pub const KUBEFLOW_URL: &'static str = "https://kubeflow.example.com/_/pipeline/";
+
+    /// actions' environment, as template.yaml would set it.
+    pub fn actions_env(&self) -> Vec<(String, String)> {
+        vec![
+            ("STATE_TABLE".into(), self.table.clone()),
+            ("SLACK_WEBHOOK_URL".into(), self.slack.webhook_url()),
+            (
+                "SLACK_SIGNING_SECRET".into(),
+                crate::slack_events::SIGNING_SECRET.into(),
+            ),
+            ("KUBEFLOW_URL".into(), Self::KUBEFLOW_URL.into()),
+        ]
+    }
+
+    /// The real actions handler's dependencies, built the way `main` builds them.
+    pub fn actions(&self) -> actions::LiveActions {
+        let env = Env::from_pairs(self.actions_env());
+        let config =
+            ActionsConfig::from_env(&env, &SecretBundle::default()).expect("valid actions config");
+        actions::LiveActions::live(config, &self.sdk).expect("actions")
     }
 
     pub async fn put(&self, prefix: &str, start: usize, n: usize) {

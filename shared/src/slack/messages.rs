@@ -190,6 +190,10 @@ pub fn split_text(text: &str, limit: usize) -> Vec<String> {
 
 /// A notice from a pipeline step: `text` first, then `text2`, escaped and split across as many
 /// sections and messages as Slack's limits need. Returns the messages in posting order.
+///
+/// Each message's top-level `text` (what notifications show) is its first section whole, so a
+/// `text` that fits one section is the message text exactly, and no escape sequence is ever cut
+/// in half. When there are several messages it is prefixed `(k/n) `.
 pub fn notice(text: &str, text2: Option<&str>) -> Vec<Value> {
     let mut sections: Vec<String> = split_text(&escape(text), SECTION_LIMIT);
     if let Some(t2) = text2.filter(|t| !t.is_empty()) {
@@ -200,11 +204,10 @@ pub fn notice(text: &str, text2: Option<&str>) -> Vec<Value> {
         .chunks(BLOCKS_LIMIT)
         .enumerate()
         .map(|(i, chunk)| {
-            let fallback: String = chunk[0].chars().take(150).collect();
             let fallback = if total > 1 {
-                format!("({}/{total}) {fallback}", i + 1)
+                format!("({}/{total}) {}", i + 1, chunk[0])
             } else {
-                fallback
+                chunk[0].clone()
             };
             json!({
                 "text": fallback,
@@ -239,6 +242,50 @@ mod tests {
         assert_eq!(parts[0], "x".repeat(2997));
         assert!(parts[1].starts_with("&amp;"));
         assert_eq!(parts.concat(), text);
+    }
+
+    fn sections(messages: &[Value]) -> Vec<String> {
+        messages
+            .iter()
+            .flat_map(|m| m["blocks"].as_array().cloned().unwrap_or_default())
+            .map(|b| b["text"]["text"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    }
+
+    #[test]
+    fn a_short_notice_is_one_message_whose_text_is_the_text() {
+        let m = notice("Training done: <!channel> a&b", Some("details > here"));
+        assert_eq!(m.len(), 1);
+        assert_eq!(m[0]["text"], "Training done: &lt;!channel&gt; a&amp;b");
+        assert_eq!(
+            sections(&m),
+            vec![
+                "Training done: &lt;!channel&gt; a&amp;b".to_owned(),
+                "details &gt; here".to_owned()
+            ]
+        );
+        assert_eq!(sections(&notice("only", Some(""))), vec!["only".to_owned()]);
+    }
+
+    #[test]
+    fn a_long_notice_spans_messages_of_at_most_50_sections_in_order() {
+        // 200,000 escaped characters: 67 sections, so two messages.
+        let text = "<".repeat(50_000);
+        let m = notice(&text, Some("tail"));
+        assert_eq!(m.len(), 2);
+        assert_eq!(m[0]["blocks"].as_array().unwrap().len(), BLOCKS_LIMIT);
+        let all = sections(&m);
+        assert!(all.iter().all(|s| s.chars().count() <= SECTION_LIMIT));
+        assert_eq!(all.last().unwrap(), "tail");
+        assert_eq!(all.concat(), format!("{}tail", "&lt;".repeat(50_000)));
+        assert!(m[0]["text"].as_str().unwrap().starts_with("(1/2) &lt;"));
+        assert!(m[1]["text"].as_str().unwrap().starts_with("(2/2) "));
+        // The fallback never ends inside an escape sequence.
+        for msg in &m {
+            let t = msg["text"].as_str().unwrap();
+            assert!(t.chars().count() <= SECTION_LIMIT + 8);
+            assert!(t.ends_with("&lt;"), "{t}");
+        }
     }
 
     #[test]
