@@ -11,6 +11,7 @@
 
 pub mod events;
 pub mod moto;
+pub mod render;
 pub mod runtime;
 pub mod slack;
 pub mod slack_events;

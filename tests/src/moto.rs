@@ -10,7 +10,7 @@ use std::sync::OnceLock;
 
 const HOW_TO: &str = "start one with `python3 -m venv .venv && .venv/bin/pip install 'moto[server]' && \
      .venv/bin/python tests/moto_serve.py 5000 --foreground` and set MOTO_URL=http://127.0.0.1:5000, \
-     or run the README's test command (tests/run), which installs moto into .venv";
+     or run the README's test command (scripts/test), which installs moto into .venv";
 
 struct Server {
     url: String,

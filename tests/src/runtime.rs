@@ -146,16 +146,19 @@ pub fn binary(name: &str) -> std::path::PathBuf {
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| {
             let exe = std::env::current_exe().expect("current exe");
-            // target/<profile>/deps/<test> -> target/<profile>
-            exe.parent()
-                .and_then(|p| p.parent())
-                .expect("target dir")
-                .to_path_buf()
+            // target/<profile>/deps/<test> or target/<profile>/<bin> -> target/<profile>
+            let dir = exe.parent().expect("exe dir");
+            if dir.ends_with("deps") {
+                dir.parent().expect("target dir")
+            } else {
+                dir
+            }
+            .to_path_buf()
         });
     let path = dir.join(name);
     assert!(
         path.exists(),
-        "{} is missing: build the functions first with `cargo build --bins` (tests/run does)",
+        "{} is missing: build the functions first with `cargo build --bins` (scripts/test does)",
         path.display()
     );
     path

@@ -82,12 +82,12 @@ pub fn parse_trigger(event: &Value) -> Result<Trigger, SeekError> {
     if obj.is_empty() {
         return Ok(Trigger::Manual);
     }
-    if let Some(kind) = obj.get("detail-type") {
-        if kind.as_str() != Some("Scheduled Event") {
-            return Err(SeekError::BadEvent(format!(
-                "detail-type {kind} is not \"Scheduled Event\""
-            )));
-        }
+    if let Some(kind) = obj.get("detail-type")
+        && kind.as_str() != Some("Scheduled Event")
+    {
+        return Err(SeekError::BadEvent(format!(
+            "detail-type {kind} is not \"Scheduled Event\""
+        )));
     }
     let time = obj.get("time").ok_or_else(|| {
         SeekError::BadEvent("expected {} or a Scheduled Event with a \"time\" field".into())

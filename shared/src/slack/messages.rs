@@ -174,10 +174,12 @@ pub fn split_text(text: &str, limit: usize) -> Vec<String> {
             _ => hard,
         };
         // Do not split an entity like "&amp;" across two sections.
-        if let Some(amp) = window[..cut].rfind('&') {
-            if !window[amp..cut].contains(';') && cut - amp < 6 && amp > 0 {
-                cut = amp;
-            }
+        if let Some(amp) = window[..cut].rfind('&')
+            && !window[amp..cut].contains(';')
+            && cut - amp < 6
+            && amp > 0
+        {
+            cut = amp;
         }
         out.push(rest[..cut].to_owned());
         rest = &rest[cut..];
