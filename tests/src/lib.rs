@@ -9,7 +9,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod console;
 pub mod events;
+pub mod function_url;
 pub mod moto;
 pub mod render;
 pub mod runtime;

@@ -70,12 +70,160 @@ async fn seek_once() -> Result<(), String> {
     Ok(())
 }
 
+/// Starts a function binary behind its own local runtime; the child stops with this process.
+fn function(name: &str, env: &[(&str, String)], runtime: &LambdaRuntime) -> tokio::process::Child {
+    let mut all = lambda_env(name, Some(&runtime.api), harness::moto::url());
+    all.retain(|(k, _)| k != "AWS_LAMBDA_LOG_FORMAT");
+    all.push(("AWS_LAMBDA_LOG_FORMAT".into(), "Text".into()));
+    all.push(("AWS_LAMBDA_LOG_LEVEL".into(), "WARN".into()));
+    all.extend(env.iter().map(|(k, v)| ((*k).to_owned(), v.clone())));
+    let mut child = spawn(name, &all);
+    // Let the function's own log lines through to this terminal.
+    for stream in [
+        child
+            .stderr
+            .take()
+            .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Send + Unpin>),
+        child.stdout.take().map(|s| Box::new(s) as _),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        let name = name.to_owned();
+        tokio::spawn(async move {
+            use tokio::io::AsyncBufReadExt;
+            let mut lines = tokio::io::BufReader::new(stream).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                eprintln!("[{name}] {line}");
+            }
+        });
+    }
+    child
+}
+
+/// The whole system: demo data, the three functions, their Function URLs, and the console.
+async fn up(port: u16) -> Result<(), String> {
+    let sdk = harness::moto::sdk().await;
+    demo_data(&sdk).await;
+    let slack = SlackStandIn::start().await;
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .map_err(|e| {
+            format!("cannot listen on 127.0.0.1:{port} ({e}); try `scripts/run up --port 0`")
+        })?;
+    let console_url = format!(
+        "http://{}/",
+        listener.local_addr().map_err(|e| e.to_string())?
+    );
+    let signing_secret = uuid::Uuid::new_v4().simple().to_string();
+    let send_token = uuid::Uuid::new_v4().simple().to_string();
+    let common = [
+        ("STATE_TABLE", TABLE.to_owned()),
+        ("SLACK_WEBHOOK_URL", slack.webhook_url()),
+    ];
+    let (seek_rt, actions_rt, send_rt) = (
+        LambdaRuntime::start().await,
+        LambdaRuntime::start().await,
+        LambdaRuntime::start().await,
+    );
+    let mut seek_env = common.to_vec();
+    seek_env.extend([
+        ("DATA_BUCKET", BUCKET.to_owned()),
+        ("DATASETS", DATASETS.to_owned()),
+        ("DATA_INTERVAL", "100".to_owned()),
+    ]);
+    let mut actions_env = common.to_vec();
+    actions_env.extend([
+        ("SLACK_SIGNING_SECRET", signing_secret.clone()),
+        ("KUBEFLOW_URL", format!("{console_url}kubeflow/")),
+    ]);
+    let mut send_env = common.to_vec();
+    send_env.extend([
+        ("SEND_URL_AUTH", "NONE".to_owned()),
+        ("SEND_TOKEN", send_token.clone()),
+    ]);
+    let _children = [
+        function("seek", &seek_env, &seek_rt),
+        function("actions", &actions_env, &actions_rt),
+        function("send", &send_env, &send_rt),
+    ];
+    let actions_url = harness::function_url::serve(actions_rt, "127.0.0.1:0").await;
+    let send_url = harness::function_url::serve(send_rt, "127.0.0.1:0").await;
+    let first_messages = slack.clone();
+    let console = harness::console::Console {
+        slack,
+        actions_url: actions_url.clone(),
+        signing_secret,
+        seek: seek_rt.clone(),
+        sdk,
+        bucket: BUCKET.into(),
+        datasets: vec![
+            ("embedding".into(), "train/embedding/".into()),
+            ("faiss".into(), "train/faiss/".into()),
+        ],
+        users: vec![
+            ("U0ANN".into(), "ann".into()),
+            ("U0BOB".into(), "bob".into()),
+        ],
+        send_url: send_url.clone(),
+        send_token: send_token.clone(),
+        next_object: std::sync::Arc::new(std::sync::Mutex::new(
+            [("embedding".to_owned(), 190), ("faiss".to_owned(), 10)]
+                .into_iter()
+                .collect(),
+        )),
+        http: reqwest::Client::new(),
+    };
+    let app = harness::console::router(console);
+    tokio::spawn(async move {
+        axum::serve(listener, app).await.ok();
+    });
+    // The first weekly seek, so the channel has a question waiting.
+    let now = ct_shared::Timestamp::now();
+    match seek_rt
+        .invoke(
+            "first-seek",
+            scheduled_event(&now.rfc3339()),
+            Duration::from_secs(120),
+        )
+        .await
+    {
+        Some(Ok(v)) => println!("first seek: {} ({})", v["result"], v["text"]),
+        other => return Err(format!("the first seek failed: {other:?}")),
+    }
+    for post in first_messages.channel() {
+        println!("{}", harness::render::message(&post.body));
+    }
+    println!("actions Function URL: {actions_url}/");
+    println!(
+        "send Function URL:    {send_url}/   e.g. curl -H 'Authorization: Bearer {send_token}' -d text=hello {send_url}/"
+    );
+    println!("console: {console_url}");
+    println!("Ctrl-C stops everything.");
+    tokio::signal::ctrl_c().await.map_err(|e| e.to_string())?;
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() {
-    let mode = std::env::args().nth(1).unwrap_or_else(|| "seek".into());
-    let result = match mode.as_str() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let port = match args.iter().position(|a| a == "--port") {
+        Some(i) => match args.get(i + 1).and_then(|p| p.parse::<u16>().ok()) {
+            Some(p) => p,
+            None => {
+                eprintln!("--port takes a number (0 for any free port)");
+                std::process::exit(2);
+            }
+        },
+        None => 8787,
+    };
+    let mode = args.first().map(String::as_str).unwrap_or("up");
+    let result = match mode {
         "seek" => seek_once().await,
-        other => Err(format!("unknown mode {other:?}: use `seek`")),
+        "up" | "--port" => up(port).await,
+        other => Err(format!(
+            "unknown mode {other:?}: use `up` (the default) or `seek`"
+        )),
     };
     if let Err(e) = result {
         eprintln!("{e}");
