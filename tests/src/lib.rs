@@ -11,6 +11,7 @@
 
 pub mod console;
 pub mod events;
+pub mod fake_s3;
 pub mod function_url;
 pub mod moto;
 pub mod render;

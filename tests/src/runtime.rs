@@ -22,6 +22,7 @@ struct Inner {
     ready: Notify,
     waiting: Mutex<HashMap<String, oneshot::Sender<Outcome>>>,
     init_error: Mutex<Option<Value>>,
+    first_poll: Mutex<Option<std::time::Instant>>,
 }
 
 /// The runtime API for one function.
@@ -33,6 +34,11 @@ pub struct LambdaRuntime {
 }
 
 async fn next(State(inner): State<Arc<Inner>>) -> Response {
+    inner
+        .first_poll
+        .lock()
+        .unwrap()
+        .get_or_insert_with(std::time::Instant::now);
     loop {
         let notified = inner.ready.notified();
         if let Some((id, event)) = inner.queue.lock().unwrap().pop_front() {
@@ -112,6 +118,11 @@ impl LambdaRuntime {
             axum::serve(listener, app).await.ok();
         });
         Self { api, inner }
+    }
+
+    /// When the function first asked for an event: its init (cold start) was done by then.
+    pub fn first_poll(&self) -> Option<std::time::Instant> {
+        *self.inner.first_poll.lock().unwrap()
     }
 
     /// Queues one invocation and waits for the function's answer (`Err` is its error report).
