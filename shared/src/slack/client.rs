@@ -89,6 +89,11 @@ pub struct SlackClient {
 
 impl SlackClient {
     pub fn new() -> Result<Self, HttpError> {
+        // reqwest is built without a crypto provider of its own: use the AWS SDK's (aws-lc-rs),
+        // so the binary carries one TLS crypto library, not two. Installing twice is harmless.
+        if rustls::crypto::CryptoProvider::get_default().is_none() {
+            let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+        }
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(3))
             .user_agent(concat!("ct-trigger/", env!("CARGO_PKG_VERSION")))
@@ -217,5 +222,16 @@ impl SlackPoster for SlackClient {
             }
         }
         Err(last)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builds_with_the_sdks_tls_provider() {
+        // reqwest brings no crypto provider of its own; rustls must find the AWS SDK's.
+        assert!(SlackClient::new().is_ok());
     }
 }
