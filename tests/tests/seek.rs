@@ -200,22 +200,60 @@ async fn concurrent_deliveries_of_one_window_post_once() {
         run(&w, &b, scheduler_event(TUESDAY, "exec-b"), "b"),
         run(&w, &c, scheduled_event(TUESDAY), "c"),
     );
-    let results: Vec<_> = [ra, rb, rc].into_iter().map(|r| r.unwrap()).collect();
-    assert_eq!(
-        results
-            .iter()
-            .filter(|o| o.result == Delivery::Posted)
-            .count(),
-        1,
-        "{results:?}"
-    );
+    // One posts; the others see it posted, or fail with InProgress so Lambda retries them.
+    let results: Vec<_> = [ra, rb, rc].into_iter().collect();
+    let posted: Vec<_> = results
+        .iter()
+        .filter_map(|r| r.as_ref().ok())
+        .filter(|o| o.result == Delivery::Posted)
+        .collect();
+    assert_eq!(posted.len(), 1, "{results:?}");
+    for r in &results {
+        match r {
+            Ok(o) => assert_eq!(o.request_id, posted[0].request_id, "one request"),
+            Err(e) => assert!(matches!(e, SeekError::InProgress(_)), "{e}"),
+        }
+    }
     assert_eq!(w.slack.channel().len(), 1);
-    let ids: std::collections::HashSet<_> = results.iter().map(|o| o.request_id.clone()).collect();
-    assert_eq!(
-        ids.len(),
-        1,
-        "every delivery speaks of one request: {ids:?}"
+    // Lambda's retry of a delivery that failed with InProgress finds the window posted.
+    let retry = run(&w, &a, scheduled_event(TUESDAY), "a").await.unwrap();
+    assert_eq!(retry.result, Delivery::Duplicate);
+    assert_eq!(w.slack.channel().len(), 1);
+}
+
+#[tokio::test]
+async fn a_delivery_that_died_mid_post_is_retried_once_its_lease_expires() {
+    use ct_shared::aws::dynamo::SeekStore;
+    let w = World::new().await;
+    w.put("train/embedding/", 0, 150).await;
+    let seeker = w.seeker("embedding=train/embedding/", 100);
+    // GIVEN Slack failed once, and a delivery killed mid-post still holds the lease
+    w.slack.plan(std::iter::repeat_n(Reply::Status(500), 4));
+    run(&w, &seeker, scheduled_event(TUESDAY), "dies")
+        .await
+        .unwrap_err();
+    let key = format!("scheduled#{TUESDAY}");
+    let now = ct_shared::Timestamp::now();
+    let until = now.plus_secs(seek::LEASE_SECS);
+    assert!(
+        seeker
+            .store
+            .lease(&key, "killed", now, until)
+            .await
+            .unwrap()
     );
+    // WHEN Lambda retries within the lease: it fails again, it does not succeed quietly
+    let err = run(&w, &seeker, scheduled_event(TUESDAY), "dies")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, SeekError::InProgress(_)), "{err}");
+    assert!(w.slack.channel().is_empty());
+    // THEN a retry after the lease expired posts, once
+    let later = now.plus_secs(seek::LEASE_SECS + 1);
+    let trigger = seek::parse_trigger(&scheduled_event(TUESDAY)).unwrap();
+    let out = seeker.run(&trigger, "dies", later).await.unwrap();
+    assert_eq!(out.result, Delivery::Posted);
+    assert_eq!(w.slack.channel().len(), 1);
 }
 
 #[tokio::test]

@@ -54,6 +54,11 @@ pub enum SeekError {
     Slack(#[from] SlackError),
     #[error("the state kept changing while preparing the window; try again")]
     Contended,
+    /// Another delivery holds the lease on this window and has not posted yet. Failing (rather
+    /// than succeeding quietly) makes Lambda retry later: if that delivery died mid-post, the
+    /// retry posts once its lease expires, so the window is never lost.
+    #[error("another delivery of window {0} is posting it; retry later")]
+    InProgress(String),
 }
 
 impl From<SeekError> for lambda_runtime::Diagnostic {
@@ -64,6 +69,7 @@ impl From<SeekError> for lambda_runtime::Diagnostic {
             SeekError::Store(_) => "StateStoreFailed",
             SeekError::Slack(_) => "SlackFailed",
             SeekError::Contended => "Contended",
+            SeekError::InProgress(_) => "InProgress",
         };
         tracing::error!(error_type = kind, error = %e, "seek failed");
         lambda_runtime::Diagnostic {
@@ -118,8 +124,6 @@ pub enum Delivery {
     Posted,
     /// An earlier delivery of this window posted it already.
     Duplicate,
-    /// Another delivery holds the lease and is posting it now.
-    InProgress,
 }
 
 /// seek's dependencies, built once at cold start.
@@ -254,13 +258,11 @@ impl<C: ObjectCounter, S: SeekStore, P: SlackPoster> Seeker<C, S, P> {
             .await?
         {
             let state = self.store.window(&key).await?.map(|w| w.state);
-            let result = if state == Some(WindowState::Posted) {
-                Delivery::Duplicate
-            } else {
-                Delivery::InProgress
-            };
-            tracing::info!(window = %key, ?result, "another delivery has this window");
-            return Ok(outcome(result));
+            if state == Some(WindowState::Posted) {
+                tracing::info!(window = %key, "another delivery posted this window");
+                return Ok(outcome(Delivery::Duplicate));
+            }
+            return Err(SeekError::InProgress(key));
         }
         let webhook = self.config.common.slack_webhook.expose();
         if let Err(e) = self
