@@ -123,7 +123,10 @@ mod tests {
         let ok = headers(&[("authorization", "Bearer s3nd-t0ken-XYZ")]);
         assert_eq!(gate.check(&ok, false), Ok(()));
         assert_eq!(
-            gate.check(&headers(&[("authorization", "bearer  s3nd-t0ken-XYZ ")]), false),
+            gate.check(
+                &headers(&[("authorization", "bearer  s3nd-t0ken-XYZ ")]),
+                false
+            ),
             Ok(()),
             "the scheme is case-insensitive"
         );
@@ -196,11 +199,7 @@ mod tests {
     #[test]
     fn neither_debug_nor_errors_show_the_token() {
         let gate = Gate::new(UrlAuth::None, Some(&Secret::new(TOKEN)));
-        let shown = format!(
-            "{gate:?} {} {}",
-            Denied::WrongToken,
-            Denied::MissingToken
-        );
+        let shown = format!("{gate:?} {} {}", Denied::WrongToken, Denied::MissingToken);
         assert!(!shown.contains(TOKEN), "{shown}");
         assert!(shown.contains("redacted"));
     }

@@ -1,1 +1,564 @@
+//! send: the Function URL that pipeline steps call to post a notice to Slack, and a read-only
+//! status view.
+//!
+//! | route                | answers                                                            |
+//! |----------------------|--------------------------------------------------------------------|
+//! | `POST /`, `/send`    | 204 once Slack accepted every message; 502 (504 on timeout) if not |
+//! | `GET /status`        | JSON, or a few lines of text when `Accept` prefers `text/plain`    |
+//!
+//! Every request passes the [`auth::Gate`] first, and every request is logged as one line
+//! (caller, method, route, status, bytes, latency), never with the token or the text.
+//! Each message of a notice is posted once: a timeout is not retried (Slack may have posted
+//! it), and after a failure the remaining messages are not posted, so the answer can say
+//! exactly how many were delivered.
 
+pub mod auth;
+pub mod notice;
+pub mod status;
+
+use auth::Gate;
+use ct_shared::Secret;
+use ct_shared::aws::SdkConfig;
+use ct_shared::aws::dynamo::{DynamoStore, StatusStore};
+use ct_shared::config::SendConfig;
+use ct_shared::slack::{RetryPolicy, SlackClient, SlackPoster, messages};
+use lambda_http::http::header::{
+    ACCEPT, ALLOW, CACHE_CONTROL, CONTENT_TYPE, HeaderName, HeaderValue, WWW_AUTHENTICATE,
+};
+use lambda_http::http::{Method, StatusCode};
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Error, Request, RequestExt, Response};
+use serde_json::{Value, json};
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// All of one request's posts together stay within this, inside the function's 30 s timeout.
+pub const SLACK_BUDGET: Duration = Duration::from_secs(25);
+
+/// send's dependencies, built once at cold start.
+#[derive(Debug)]
+pub struct Sender<P, S> {
+    pub gate: Gate,
+    webhook: Secret,
+    pub slack: P,
+    pub store: S,
+    /// How hard to try each message (429s, 5xx, each attempt's timeout).
+    pub policy: RetryPolicy,
+    /// The time all of one request's messages share.
+    pub budget: Duration,
+}
+
+/// The deployed shape: DynamoDB and reqwest.
+pub type LiveSender = Sender<SlackClient, DynamoStore>;
+
+impl LiveSender {
+    pub fn live(
+        config: SendConfig,
+        sdk: &SdkConfig,
+    ) -> Result<Self, ct_shared::slack::client::HttpError> {
+        let store = DynamoStore::new(sdk, config.common.state_table.clone());
+        Ok(Sender::new(&config, SlackClient::new()?, store))
+    }
+}
+
+/// Which route a path names. Logged instead of the path, which the caller chooses freely.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Route {
+    Send,
+    Status,
+    Other,
+}
+
+impl Route {
+    fn of(path: &str) -> (Self, &'static str) {
+        match path {
+            "/" => (Route::Send, "/"),
+            "/send" => (Route::Send, "/send"),
+            "/status" => (Route::Status, "/status"),
+            _ => (Route::Other, "other"),
+        }
+    }
+}
+
+fn response(status: u16, content_type: &'static str, body: Body) -> Response<Body> {
+    let mut resp = Response::new(body);
+    *resp.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let headers = resp.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
+fn json_response(status: u16, value: &Value) -> Response<Body> {
+    response(status, "application/json", Body::from(value.to_string()))
+}
+
+fn error(status: u16, message: &str) -> Response<Body> {
+    json_response(status, &json!({ "error": message }))
+}
+
+fn with_header(mut resp: Response<Body>, name: HeaderName, value: &'static str) -> Response<Body> {
+    resp.headers_mut()
+        .insert(name, HeaderValue::from_static(value));
+    resp
+}
+
+/// What the request context says about the caller: the IAM principal the Function URL
+/// verified (only present with `AuthType: AWS_IAM`), and the source address.
+struct Caller {
+    iam: Option<String>,
+    source_ip: Option<String>,
+}
+
+impl Caller {
+    fn of(req: &Request) -> Self {
+        match req.request_context_ref() {
+            Some(RequestContext::ApiGatewayV2(ctx)) => {
+                let iam = ctx
+                    .authorizer
+                    .as_ref()
+                    .and_then(|a| a.iam.as_ref())
+                    .map(|i| {
+                        i.user_arn
+                            .clone()
+                            .or_else(|| i.caller_id.clone())
+                            .unwrap_or_else(|| "iam".to_owned())
+                    });
+                Caller {
+                    iam,
+                    source_ip: ctx.http.source_ip.clone(),
+                }
+            }
+            _ => Caller {
+                iam: None,
+                source_ip: None,
+            },
+        }
+    }
+
+    fn name(&self) -> &str {
+        self.iam
+            .as_deref()
+            .or(self.source_ip.as_deref())
+            .unwrap_or("-")
+    }
+}
+
+impl<P: SlackPoster, S: StatusStore> Sender<P, S> {
+    pub fn new(config: &SendConfig, slack: P, store: S) -> Self {
+        Self {
+            gate: Gate::new(config.url_auth, config.send_token.as_ref()),
+            webhook: config.common.slack_webhook.clone(),
+            slack,
+            store,
+            policy: RetryPolicy::REQUEST,
+            budget: SLACK_BUDGET,
+        }
+    }
+
+    /// One request's answer, and a note for the log line when something went wrong.
+    async fn respond(&self, req: &Request, caller: &Caller) -> (Response<Body>, Option<String>) {
+        if let Err(denied) = self.gate.check(req.headers(), caller.iam.is_some()) {
+            let resp = error(401, &denied.to_string());
+            let resp = if self.gate.wants_token() {
+                with_header(resp, WWW_AUTHENTICATE, "Bearer")
+            } else {
+                resp
+            };
+            return (resp, Some(format!("{denied:?}")));
+        }
+        let (route, _) = Route::of(req.uri().path());
+        match (route, req.method()) {
+            (Route::Send, &Method::POST) => self.send(req).await,
+            (Route::Status, &Method::GET) => self.status(req).await,
+            (Route::Send, _) => (with_header(error(405, "use POST"), ALLOW, "POST"), None),
+            (Route::Status, _) => (with_header(error(405, "use GET"), ALLOW, "GET"), None),
+            (Route::Other, _) => (
+                error(404, "no such route: POST / or /send, GET /status"),
+                None,
+            ),
+        }
+    }
+
+    async fn send(&self, req: &Request) -> (Response<Body>, Option<String>) {
+        let content_type = req.headers().get(CONTENT_TYPE).map(HeaderValue::as_bytes);
+        let notice = match notice::parse(content_type, req.body()) {
+            Ok(n) => n,
+            Err(e) => return (error(e.status(), &e.to_string()), Some(format!("{e:?}"))),
+        };
+        let messages = messages::notice(&notice.text, notice.text2.as_deref());
+        let total = messages.len();
+        let deadline = Instant::now() + self.budget;
+        for (delivered, message) in messages.iter().enumerate() {
+            let n = delivered + 1;
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                let msg = format!("ran out of time before message {n} of {total}");
+                return (
+                    json_response(
+                        504,
+                        &json!({"error": msg, "delivered": delivered, "messages": total}),
+                    ),
+                    Some(msg),
+                );
+            }
+            let policy = RetryPolicy {
+                budget: self.policy.budget.min(left),
+                ..self.policy
+            };
+            if let Err(e) = self
+                .slack
+                .post(self.webhook.expose(), message, policy)
+                .await
+            {
+                let (status, msg) = if e.is_timeout() {
+                    (
+                        504,
+                        format!(
+                            "Slack did not answer in time: message {n} of {total} may or may \
+                             not have been posted ({e})"
+                        ),
+                    )
+                } else {
+                    (
+                        502,
+                        format!("Slack did not accept message {n} of {total}: {e}"),
+                    )
+                };
+                return (
+                    json_response(
+                        status,
+                        &json!({"error": msg, "delivered": delivered, "messages": total}),
+                    ),
+                    Some(msg),
+                );
+            }
+        }
+        let mut done = response(204, "application/json", Body::Empty);
+        done.headers_mut().remove(CONTENT_TYPE);
+        (done, None)
+    }
+
+    async fn status(&self, req: &Request) -> (Response<Body>, Option<String>) {
+        match self.store.status().await {
+            Ok(s) => {
+                let view = status::StatusView::from_status(&s);
+                let accept = req.headers().get(ACCEPT).map(HeaderValue::as_bytes);
+                let resp = if status::wants_text(accept) {
+                    response(200, "text/plain; charset=utf-8", Body::from(view.to_text()))
+                } else {
+                    json_response(200, &json!(view))
+                };
+                (resp, None)
+            }
+            Err(e) => (
+                error(502, "could not read the state table"),
+                Some(e.to_string()),
+            ),
+        }
+    }
+}
+
+/// The Lambda entry point: one request, one answer, one log line. Every expected outcome is an
+/// `Ok` response; nothing here returns `Err`.
+pub async fn handle<P: SlackPoster, S: StatusStore>(
+    sender: &Sender<P, S>,
+    req: Request,
+) -> Result<Response<Body>, Error> {
+    let started = Instant::now();
+    let caller = Caller::of(&req);
+    let (resp, note) = sender.respond(&req, &caller).await;
+    let (_, route) = Route::of(req.uri().path());
+    let status = resp.status().as_u16();
+    let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    let (bytes_in, bytes_out) = (req.body().len(), resp.body().len());
+    let method = req.method().as_str();
+    let caller = caller.name();
+    if status >= 500 {
+        tracing::warn!(
+            caller,
+            method,
+            route,
+            status,
+            bytes_in,
+            bytes_out,
+            latency_ms,
+            error = note.as_deref(),
+            "request"
+        );
+    } else {
+        tracing::info!(
+            caller,
+            method,
+            route,
+            status,
+            bytes_in,
+            bytes_out,
+            latency_ms,
+            error = note.as_deref(),
+            "request"
+        );
+    }
+    Ok(resp)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ct_shared::aws::dynamo::{Status, StoreError};
+    use ct_shared::config::{Env, SecretBundle};
+    use ct_shared::slack::SlackError;
+    use proptest::prelude::*;
+    use std::sync::Mutex;
+
+    const TOKEN: &str = "tok-3f9a-SECRET";
+    const HOOK: &str = "https://hooks.example/services/T/B/HOOKSECRET";
+
+    /// Counts posts; answers as told.
+    #[derive(Debug, Default)]
+    struct Poster {
+        posts: Mutex<Vec<Value>>,
+        fail_from: Option<usize>,
+    }
+
+    impl SlackPoster for Poster {
+        async fn post(&self, url: &str, message: &Value, _: RetryPolicy) -> Result<(), SlackError> {
+            assert_eq!(url, HOOK);
+            let mut posts = self.posts.lock().unwrap();
+            if self.fail_from.is_some_and(|k| posts.len() >= k) {
+                return Err(SlackError::Unavailable {
+                    status: 500,
+                    attempts: 4,
+                });
+            }
+            posts.push(message.clone());
+            Ok(())
+        }
+    }
+
+    #[derive(Debug)]
+    struct Empty;
+
+    impl StatusStore for Empty {
+        async fn status(&self) -> Result<Status, StoreError> {
+            Ok(Status {
+                datasets: vec![],
+                latest_request: None,
+                last_decision: None,
+            })
+        }
+    }
+
+    fn sender(auth: &str, fail_from: Option<usize>) -> Sender<Poster, Empty> {
+        let env = Env::from_pairs([
+            ("STATE_TABLE", "t"),
+            ("SLACK_WEBHOOK_URL", HOOK),
+            ("SEND_URL_AUTH", auth),
+            ("SEND_TOKEN", TOKEN),
+        ]);
+        let config = SendConfig::from_env(&env, &SecretBundle::default()).unwrap();
+        Sender::new(
+            &config,
+            Poster {
+                posts: Mutex::default(),
+                fail_from,
+            },
+            Empty,
+        )
+    }
+
+    fn request(method: &str, path: &str, headers: &[(&str, &[u8])], body: Vec<u8>) -> Request {
+        let mut b = lambda_http::http::Request::builder()
+            .method(method)
+            .uri(path);
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        b.body(Body::from(body)).unwrap()
+    }
+
+    fn run<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
+
+    #[test]
+    fn debug_output_never_shows_the_token_or_the_webhook() {
+        let s = sender("NONE", None);
+        let shown = format!("{s:?}");
+        assert!(!shown.contains(TOKEN), "{shown}");
+        assert!(!shown.contains("HOOKSECRET"), "{shown}");
+    }
+
+    #[test]
+    fn a_failure_part_way_reports_what_was_delivered_and_sends_nothing_more() {
+        let s = sender("NONE", Some(1));
+        let auth = format!("Bearer {TOKEN}");
+        // 40,000 '<' escape to 160,000 characters: two messages.
+        let body = json!({ "text": "<".repeat(40_000) })
+            .to_string()
+            .into_bytes();
+        let req = request(
+            "POST",
+            "/send",
+            &[
+                ("authorization", auth.as_bytes()),
+                ("content-type", b"application/json"),
+            ],
+            body,
+        );
+        let resp = run(handle(&s, req)).unwrap();
+        assert_eq!(resp.status(), 502);
+        let v: Value = serde_json::from_slice(resp.body()).unwrap();
+        assert_eq!(
+            (v["delivered"].as_u64(), v["messages"].as_u64()),
+            (Some(1), Some(2))
+        );
+        assert!(
+            v["error"].as_str().unwrap().contains("message 2 of 2"),
+            "{v}"
+        );
+        assert_eq!(s.slack.posts.lock().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn out_of_time_before_a_message_is_504_and_nothing_is_posted() {
+        let mut s = sender("NONE", None);
+        s.budget = Duration::ZERO;
+        let auth = format!("Bearer {TOKEN}");
+        let req = request(
+            "POST",
+            "/",
+            &[
+                ("authorization", auth.as_bytes()),
+                ("content-type", b"application/x-www-form-urlencoded"),
+            ],
+            b"text=late".to_vec(),
+        );
+        let resp = run(handle(&s, req)).unwrap();
+        assert_eq!(resp.status(), 504);
+        let v: Value = serde_json::from_slice(resp.body()).unwrap();
+        assert_eq!(
+            (v["delivered"].as_u64(), v["messages"].as_u64()),
+            (Some(0), Some(1))
+        );
+        assert!(s.slack.posts.lock().unwrap().is_empty());
+    }
+
+    fn method() -> impl Strategy<Value = &'static str> {
+        prop::sample::select(vec![
+            "GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD",
+        ])
+    }
+
+    fn path() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("/".to_owned()),
+            Just("/send".to_owned()),
+            Just("/status".to_owned()),
+            "/[a-z%0-9/._-]{0,20}",
+        ]
+    }
+
+    fn content_type() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            Just(b"application/x-www-form-urlencoded".to_vec()),
+            Just(b"application/json".to_vec()),
+            Just(b"application/json; charset=latin1".to_vec()),
+            prop::collection::vec(32u8..127, 0..40),
+            prop::collection::vec(any::<u8>(), 0..40)
+                .prop_filter("a header value", |v| HeaderValue::from_bytes(v).is_ok()),
+        ]
+    }
+
+    fn body() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            prop::collection::vec(any::<u8>(), 0..2048),
+            ".{0,600}".prop_map(|t: String| {
+                form_urlencoded::Serializer::new(String::new())
+                    .append_pair("text", &t)
+                    .finish()
+                    .into_bytes()
+            }),
+            (".{0,600}", ".{0,600}").prop_map(|(a, b): (String, String)| {
+                json!({"text": a, "text2": b}).to_string().into_bytes()
+            }),
+            prop::collection::vec(any::<u8>(), notice::MAX_BODY - 8..notice::MAX_BODY + 8),
+        ]
+    }
+
+    fn call(
+        s: &Sender<Poster, Empty>,
+        method: &str,
+        path: &str,
+        headers: Vec<(&str, Vec<u8>)>,
+        body: Vec<u8>,
+    ) -> Response<Body> {
+        let refs: Vec<(&str, &[u8])> = headers.iter().map(|(k, v)| (*k, v.as_slice())).collect();
+        run(handle(s, request(method, path, &refs, body))).unwrap()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(128))]
+
+        /// An authorized POST with any content type and any body: an answer, never a panic;
+        /// posted exactly when 204; every refusal a JSON error with its documented status.
+        #[test]
+        fn any_body_gets_an_answer_and_no_panic(
+            path in prop_oneof![Just("/"), Just("/send")],
+            ct in prop::option::of(content_type()),
+            body in body(),
+        ) {
+            let s = sender("NONE", None);
+            let mut headers = vec![("authorization", format!("Bearer {TOKEN}").into_bytes())];
+            if let Some(ct) = ct {
+                headers.push(("content-type", ct));
+            }
+            let resp = call(&s, "POST", path, headers, body);
+            let status = resp.status().as_u16();
+            let posted = s.slack.posts.lock().unwrap().len();
+            prop_assert!([204, 400, 413, 415].contains(&status), "{}", status);
+            if status == 204 {
+                prop_assert!(posted >= 1);
+            } else {
+                prop_assert_eq!(posted, 0);
+                let v: Value = serde_json::from_slice(resp.body()).unwrap();
+                prop_assert!(v["error"].is_string());
+            }
+        }
+
+        /// Any method, path, token and Accept header: a 2xx or 4xx answer, never a panic, and
+        /// nothing posted without the right token.
+        #[test]
+        fn any_request_gets_an_answer_and_no_panic(
+            method in method(),
+            path in path(),
+            ct in content_type(),
+            body in body(),
+            token in prop_oneof![Just(Some(TOKEN.to_owned())), Just(None), "[ -~]{0,20}".prop_map(Some)],
+            accept in prop::option::of("[ -~]{0,40}"),
+        ) {
+            let s = sender("NONE", None);
+            let mut headers: Vec<(&str, Vec<u8>)> = vec![("content-type", ct)];
+            if let Some(t) = &token {
+                headers.push(("authorization", format!("Bearer {t}").into_bytes()));
+            }
+            if let Some(a) = &accept {
+                headers.push(("accept", a.clone().into_bytes()));
+            }
+            let Ok(uri) = path.parse::<lambda_http::http::Uri>() else { return Ok(()); };
+            let resp = call(&s, method, &uri.to_string(), headers, body);
+            let status = resp.status().as_u16();
+            prop_assert!((200..300).contains(&status) || (400..500).contains(&status), "{}", status);
+            let posted = s.slack.posts.lock().unwrap().len();
+            if token.as_deref().map(str::trim) != Some(TOKEN) {
+                prop_assert_eq!(status, 401);
+                prop_assert_eq!(posted, 0);
+            }
+            prop_assert_eq!(posted > 0, status == 204);
+        }
+    }
+}

@@ -103,7 +103,10 @@ fn from_form(body: &[u8]) -> Result<Notice, Invalid> {
     finish(text, text2)
 }
 
-fn field(obj: &serde_json::Map<String, Value>, name: &'static str) -> Result<Option<String>, Invalid> {
+fn field(
+    obj: &serde_json::Map<String, Value>,
+    name: &'static str,
+) -> Result<Option<String>, Invalid> {
     match obj.get(name) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone())),
@@ -145,12 +148,21 @@ mod tests {
     #[test]
     fn reads_the_original_form_contract() {
         assert_eq!(
-            parse(FORM, b"text=Training+done%3A+%3C%21channel%3E&text2=loss+0.1%0Aacc+0.9"),
-            Ok(notice("Training done: <!channel>", Some("loss 0.1\nacc 0.9")))
+            parse(
+                FORM,
+                b"text=Training+done%3A+%3C%21channel%3E&text2=loss+0.1%0Aacc+0.9"
+            ),
+            Ok(notice(
+                "Training done: <!channel>",
+                Some("loss 0.1\nacc 0.9")
+            ))
         );
         assert_eq!(parse(FORM, b"text=a&text=b&other=1"), Ok(notice("a", None)));
         assert_eq!(
-            parse(Some(b"Application/X-WWW-Form-Urlencoded; charset=UTF-8"), b"text=x"),
+            parse(
+                Some(b"Application/X-WWW-Form-Urlencoded; charset=UTF-8"),
+                b"text=x"
+            ),
             Ok(notice("x", None))
         );
     }
@@ -158,19 +170,29 @@ mod tests {
     #[test]
     fn reads_json() {
         assert_eq!(
-            parse(JSON, br#"{"text":"  keep spaces  ","text2":"two","extra":5}"#),
+            parse(
+                JSON,
+                br#"{"text":"  keep spaces  ","text2":"two","extra":5}"#
+            ),
             Ok(notice("  keep spaces  ", Some("two")))
         );
         assert_eq!(
-            parse(Some(b"application/json; charset=utf-8"), br#"{"text":"a","text2":null}"#),
+            parse(
+                Some(b"application/json; charset=utf-8"),
+                br#"{"text":"a","text2":null}"#
+            ),
             Ok(notice("a", None))
         );
-        assert_eq!(parse(JSON, br#"{"text":"a","text2":"  "}"#), Ok(notice("a", None)));
+        assert_eq!(
+            parse(JSON, br#"{"text":"a","text2":"  "}"#),
+            Ok(notice("a", None))
+        );
     }
 
     #[test]
     fn refuses_with_the_right_status() {
-        let cases: Vec<(Option<&[u8]>, Vec<u8>, Invalid)> = vec![
+        type Case = (Option<&'static [u8]>, Vec<u8>, Invalid);
+        let cases: Vec<Case> = vec![
             (FORM, b"".to_vec(), Invalid::MissingText),
             (FORM, b"text=".to_vec(), Invalid::MissingText),
             (FORM, b"text=+%20%0A".to_vec(), Invalid::MissingText),
@@ -178,7 +200,11 @@ mod tests {
             (JSON, b"{}".to_vec(), Invalid::MissingText),
             (JSON, br#"{"text":""}"#.to_vec(), Invalid::MissingText),
             (JSON, br#"{"text":null}"#.to_vec(), Invalid::MissingText),
-            (JSON, br#"{"text":5}"#.to_vec(), Invalid::NotAString { field: "text" }),
+            (
+                JSON,
+                br#"{"text":5}"#.to_vec(),
+                Invalid::NotAString { field: "text" },
+            ),
             (
                 JSON,
                 br#"{"text":"a","text2":["x"]}"#.to_vec(),
@@ -188,9 +214,21 @@ mod tests {
             (JSON, b"{\"text\":".to_vec(), Invalid::BadJson),
             (JSON, b"".to_vec(), Invalid::BadJson),
             (None, b"text=a".to_vec(), Invalid::UnsupportedType),
-            (Some(b"text/plain"), b"text=a".to_vec(), Invalid::UnsupportedType),
-            (Some(b"multipart/form-data; boundary=x"), b"".to_vec(), Invalid::UnsupportedType),
-            (Some(b"application/json-seq"), b"{}".to_vec(), Invalid::UnsupportedType),
+            (
+                Some(b"text/plain"),
+                b"text=a".to_vec(),
+                Invalid::UnsupportedType,
+            ),
+            (
+                Some(b"multipart/form-data; boundary=x"),
+                b"".to_vec(),
+                Invalid::UnsupportedType,
+            ),
+            (
+                Some(b"application/json-seq"),
+                b"{}".to_vec(),
+                Invalid::UnsupportedType,
+            ),
             (Some(b"\xff\xfe"), b"{}".to_vec(), Invalid::UnsupportedType),
             (
                 Some(b"application/json; charset=latin1"),
@@ -220,7 +258,10 @@ mod tests {
         body.resize(MAX_BODY, b'x');
         assert!(parse(FORM, &body).is_ok());
         body.push(b'x');
-        assert_eq!(parse(FORM, &body), Err(Invalid::TooLarge { size: MAX_BODY + 1 }));
+        assert_eq!(
+            parse(FORM, &body),
+            Err(Invalid::TooLarge { size: MAX_BODY + 1 })
+        );
     }
 
     #[test]

@@ -24,7 +24,7 @@ fn peak_rss_kib(pid: u32) -> Option<u64> {
         .ok()
 }
 
-fn spawn_in(dir: &PathBuf, name: &str, env: &[(String, String)]) -> tokio::process::Child {
+fn spawn_in(dir: &std::path::Path, name: &str, env: &[(String, String)]) -> tokio::process::Child {
     tokio::process::Command::new(dir.join(name))
         .env_clear()
         .envs(env.iter().map(|(k, v)| (k, v)))

@@ -1,0 +1,324 @@
+//! The read-only status view: each dataset's counts, the latest approval request and its
+//! state, and the last decision. JSON for programs, a few lines of text for people.
+
+use ct_shared::Timestamp;
+use ct_shared::aws::dynamo::{DatasetState, Status};
+use ct_shared::domain::{ApprovalRequest, Count, Decision};
+use serde::Serialize;
+
+/// A request's state as the status view names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RequestState {
+    Pending,
+    Approved,
+    Declined,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DatasetView {
+    pub name: String,
+    pub prefix: String,
+    pub seeked: u64,
+    pub seeked_at: Option<String>,
+    pub trained: u64,
+    pub trained_at: Option<String>,
+    pub new_objects: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PersonView {
+    pub id: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DecisionView {
+    pub request_id: String,
+    pub choice: &'static str,
+    pub outcome: RequestState,
+    pub by: PersonView,
+    pub at: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RequestView {
+    pub id: String,
+    pub state: RequestState,
+    pub created_at: String,
+    pub window: String,
+    pub snapshot: Vec<Count>,
+    pub decision: Option<DecisionView>,
+}
+
+/// `GET /status` as JSON.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StatusView {
+    pub datasets: Vec<DatasetView>,
+    pub latest_request: Option<RequestView>,
+    pub last_decision: Option<DecisionView>,
+}
+
+fn time(t: Option<Timestamp>) -> Option<String> {
+    t.map(Timestamp::rfc3339)
+}
+
+fn decision(d: &Decision) -> DecisionView {
+    DecisionView {
+        request_id: d.request_id.clone(),
+        choice: d.choice.as_str(),
+        outcome: outcome(d),
+        by: PersonView {
+            id: d.by.id.clone(),
+            name: d.by.name.clone(),
+        },
+        at: d.at.rfc3339(),
+    }
+}
+
+fn outcome(d: &Decision) -> RequestState {
+    match d.choice {
+        ct_shared::domain::Choice::Train => RequestState::Approved,
+        ct_shared::domain::Choice::Nope => RequestState::Declined,
+    }
+}
+
+fn dataset(d: &DatasetState) -> DatasetView {
+    DatasetView {
+        name: d.name.clone(),
+        prefix: d.prefix.clone(),
+        seeked: d.seeked,
+        seeked_at: time(d.seeked_at),
+        trained: d.trained,
+        trained_at: time(d.trained_at),
+        new_objects: d.seeked.saturating_sub(d.trained),
+    }
+}
+
+fn request(r: &ApprovalRequest) -> RequestView {
+    RequestView {
+        id: r.id.clone(),
+        state: r.decision.as_ref().map_or(RequestState::Pending, outcome),
+        created_at: r.created_at.rfc3339(),
+        window: r.window.clone(),
+        snapshot: r.snapshot.clone(),
+        decision: r.decision.as_ref().map(decision),
+    }
+}
+
+impl StatusView {
+    pub fn from_status(s: &Status) -> Self {
+        Self {
+            datasets: s.datasets.iter().map(dataset).collect(),
+            latest_request: s.latest_request.as_ref().map(request),
+            last_decision: s.last_decision.as_ref().map(decision),
+        }
+    }
+
+    /// The short, human-readable form (`Accept: text/plain`).
+    pub fn to_text(&self) -> String {
+        let mut out = String::new();
+        if self.datasets.is_empty() {
+            out.push_str("No dataset counted yet.\n");
+        } else {
+            out.push_str("Datasets:\n");
+        }
+        for d in &self.datasets {
+            out.push_str(&format!(
+                "  {} ({}): {} seen{}, {} trained{}, {} new\n",
+                d.name,
+                d.prefix,
+                d.seeked,
+                d.seeked_at
+                    .as_ref()
+                    .map_or(String::new(), |t| format!(" at {t}")),
+                d.trained,
+                d.trained_at
+                    .as_ref()
+                    .map_or(" (never)".to_owned(), |t| format!(" at {t}")),
+                d.new_objects
+            ));
+        }
+        match &self.latest_request {
+            None => out.push_str("No approval request yet.\n"),
+            Some(r) => {
+                let state = match &r.decision {
+                    None => "pending".to_owned(),
+                    Some(d) => format!(
+                        "{} by {} ({}) at {}",
+                        word(d.outcome),
+                        d.by.name,
+                        d.by.id,
+                        d.at
+                    ),
+                };
+                out.push_str(&format!(
+                    "Latest request {} (asked at {}): {state}\n",
+                    r.id, r.created_at
+                ));
+            }
+        }
+        match &self.last_decision {
+            None => out.push_str("No decision yet.\n"),
+            Some(d) => out.push_str(&format!(
+                "Last decision: {} by {} ({}) at {}, request {}\n",
+                word(d.outcome),
+                d.by.name,
+                d.by.id,
+                d.at,
+                d.request_id
+            )),
+        }
+        // Names come from Slack and the configuration: keep the view to plain lines.
+        out.chars()
+            .filter(|c| *c == '\n' || !c.is_control())
+            .collect()
+    }
+}
+
+fn word(s: RequestState) -> &'static str {
+    match s {
+        RequestState::Pending => "pending",
+        RequestState::Approved => "approved",
+        RequestState::Declined => "declined",
+    }
+}
+
+/// Whether the client asked for text rather than JSON: `text/plain` weighs more than
+/// `application/json` in its `Accept` header. JSON is the default, and wins ties.
+pub fn wants_text(accept: Option<&[u8]>) -> bool {
+    let Some(accept) = accept.and_then(|a| std::str::from_utf8(a).ok()) else {
+        return false;
+    };
+    // The q of the most specific range that matches each candidate.
+    let mut best = [(0u8, 0.0f32), (0u8, 0.0f32)]; // [json, text]: (specificity, q)
+    for range in accept.split(',') {
+        let mut parts = range.split(';');
+        let media = parts.next().unwrap_or_default().trim().to_ascii_lowercase();
+        let q = parts
+            .filter_map(|p| p.split_once('='))
+            .find(|(k, _)| k.trim().eq_ignore_ascii_case("q"))
+            .and_then(|(_, v)| v.trim().parse::<f32>().ok())
+            .filter(|q| q.is_finite())
+            .map_or(1.0, |q| q.clamp(0.0, 1.0));
+        for (i, (ty, sub)) in [("application", "json"), ("text", "plain")]
+            .iter()
+            .enumerate()
+        {
+            let specificity = match media.split_once('/') {
+                Some((t, s)) if t == *ty && s == *sub => 3,
+                Some((t, "*")) if t == *ty => 2,
+                Some(("*", "*")) => 1,
+                _ => 0,
+            };
+            if specificity > best[i].0 {
+                best[i] = (specificity, q);
+            }
+        }
+    }
+    best[1].1 > best[0].1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ct_shared::domain::{Choice, Person};
+
+    fn status(decided: bool) -> Status {
+        let d = Decision {
+            request_id: "req1".into(),
+            choice: Choice::Train,
+            by: Person {
+                id: "U1".into(),
+                name: "ann".into(),
+            },
+            at: Timestamp::from_secs(1_795_900_000),
+        };
+        Status {
+            datasets: vec![DatasetState {
+                name: "embedding".into(),
+                prefix: "train/embedding/".into(),
+                seeked: 150,
+                seeked_at: Some(Timestamp::from_secs(1_795_478_400)),
+                trained: if decided { 150 } else { 0 },
+                trained_at: decided.then_some(d.at),
+            }],
+            latest_request: Some(ApprovalRequest {
+                id: "req1".into(),
+                created_at: Timestamp::from_secs(1_795_478_400),
+                window: "scheduled#2026-11-24T00:00:00Z".into(),
+                snapshot: vec![],
+                decision: decided.then(|| d.clone()),
+            }),
+            last_decision: decided.then_some(d),
+        }
+    }
+
+    #[test]
+    fn json_names_states_and_times() {
+        let v = serde_json::to_value(StatusView::from_status(&status(false))).unwrap();
+        assert_eq!(v["datasets"][0]["new_objects"], 150);
+        assert_eq!(v["datasets"][0]["seeked_at"], "2026-11-24T00:00:00Z");
+        assert_eq!(v["datasets"][0]["trained_at"], serde_json::Value::Null);
+        assert_eq!(v["latest_request"]["state"], "pending");
+        assert_eq!(v["last_decision"], serde_json::Value::Null);
+        let v = serde_json::to_value(StatusView::from_status(&status(true))).unwrap();
+        assert_eq!(v["latest_request"]["state"], "approved");
+        assert_eq!(v["last_decision"]["by"]["name"], "ann");
+        assert_eq!(v["last_decision"]["choice"], "train");
+        assert_eq!(v["last_decision"]["at"], "2026-11-28T21:06:40Z");
+    }
+
+    #[test]
+    fn text_is_a_few_plain_lines() {
+        let empty = StatusView::from_status(&Status {
+            datasets: vec![],
+            latest_request: None,
+            last_decision: None,
+        });
+        assert_eq!(
+            empty.to_text(),
+            "No dataset counted yet.\nNo approval request yet.\nNo decision yet.\n"
+        );
+        let t = StatusView::from_status(&status(false)).to_text();
+        assert!(t.contains("embedding (train/embedding/): 150 seen at 2026-11-24T00:00:00Z, 0 trained (never), 150 new"), "{t}");
+        assert!(
+            t.contains("Latest request req1 (asked at 2026-11-24T00:00:00Z): pending"),
+            "{t}"
+        );
+        let t = StatusView::from_status(&status(true)).to_text();
+        assert!(
+            t.contains("approved by ann (U1) at 2026-11-28T21:06:40Z"),
+            "{t}"
+        );
+        assert!(t.contains("Last decision: approved by ann (U1)"), "{t}");
+        let mut s = status(true);
+        s.last_decision.as_mut().unwrap().by.name = "evil\u{1b}[31m\r".into();
+        let t = StatusView::from_status(&s).to_text();
+        assert!(!t.contains('\u{1b}') && !t.contains('\r'), "{t:?}");
+    }
+
+    #[test]
+    fn accept_negotiation() {
+        for (accept, text) in [
+            (None, false),
+            (Some("text/plain"), true),
+            (Some("TEXT/PLAIN; charset=utf-8"), true),
+            (Some("application/json"), false),
+            (Some("*/*"), false),
+            (Some("text/*"), true),
+            (Some("text/plain, application/json"), false),
+            (Some("application/json;q=0.5, text/plain"), true),
+            (Some("text/plain;q=0.2, */*;q=0.1"), true),
+            (Some("text/plain;q=0"), false),
+            (
+                Some("text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"),
+                false,
+            ),
+            (Some("text/plain;q=nan"), true),
+            (Some("garbage;;;==,"), false),
+        ] {
+            assert_eq!(wants_text(accept.map(str::as_bytes)), text, "{accept:?}");
+        }
+    }
+}
