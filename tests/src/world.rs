@@ -69,6 +69,14 @@ impl World {
         actions::LiveActions::live(config, &self.sdk).expect("actions")
     }
 
+    /// The weekly seek as deployed for one dataset, `embedding=train/embedding/` with a
+    /// threshold of 100: the real handler, an EventBridge Scheduled Event for `week`.
+    pub async fn weekly_seek(&self, week: &str) -> seek::Outcome {
+        let seeker = self.seeker("embedding=train/embedding/", 100);
+        let event = crate::events::invocation(crate::events::scheduled_event(week), week);
+        seek::handle(&seeker, event).await.expect("seek succeeds")
+    }
+
     pub async fn put(&self, prefix: &str, start: usize, n: usize) {
         crate::moto::put_objects(&self.sdk, &self.bucket, prefix, start, n).await;
     }

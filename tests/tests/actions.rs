@@ -5,7 +5,7 @@
 
 use ct_shared::Timestamp;
 use harness::World;
-use harness::events::{function_url_event, http_request, invocation, scheduled_event};
+use harness::events::{function_url_event, http_request};
 use harness::slack::Reply;
 use harness::slack_events::{
     SIGNING_SECRET, block_actions, click, form, interactive_message, signed_event,
@@ -26,11 +26,7 @@ async fn asked(w: &World, n: usize, week: &str) -> String {
     if n > before {
         w.put("train/embedding/", before, n - before).await;
     }
-    let seeker = w.seeker("embedding=train/embedding/", 100);
-    let out = seek::handle(&seeker, invocation(scheduled_event(week), week))
-        .await
-        .unwrap();
-    out.request_id.expect("seek asked")
+    w.weekly_seek(week).await.request_id.expect("seek asked")
 }
 
 async fn send(app: &actions::LiveActions, req: lambda_http::Request) -> (u16, Value) {
@@ -116,10 +112,7 @@ async fn train_flow_records_replaces_the_message_posts_kubeflow_and_next_seek_sa
     );
     // WHEN the next week's seek finds 10 more
     w.put("train/embedding/", 150, 10).await;
-    let seeker = w.seeker("embedding=train/embedding/", 100);
-    let next = seek::handle(&seeker, invocation(scheduled_event(WEEK2), "w2"))
-        .await
-        .unwrap();
+    let next = w.weekly_seek(WEEK2).await;
     // THEN there is no need to train
     assert!(
         next.text
@@ -146,10 +139,7 @@ async fn trained_counts_come_from_the_snapshot_not_from_what_arrived_since() {
     .await;
     assert_eq!(status, 200);
     assert_eq!(w.number("dataset#embedding", "trained").await, Some(150));
-    let seeker = w.seeker("embedding=train/embedding/", 100);
-    let next = seek::handle(&seeker, invocation(scheduled_event(WEEK2), "w2"))
-        .await
-        .unwrap();
+    let next = w.weekly_seek(WEEK2).await;
     assert!(
         next.text.starts_with("No need to train: 60 new objects"),
         "{}",
@@ -190,10 +180,7 @@ async fn decline_flow_keeps_trained_counts_so_the_next_seek_asks_again() {
     assert!(all_text(m).contains("Declined* by <@U0BOB>"), "{m}");
     assert!(!has_buttons(m));
     assert_eq!(w.slack.channel().len(), 1, "no Kubeflow notice on Nope!");
-    let seeker = w.seeker("embedding=train/embedding/", 100);
-    let next = seek::handle(&seeker, invocation(scheduled_event(WEEK2), "w2"))
-        .await
-        .unwrap();
+    let next = w.weekly_seek(WEEK2).await;
     assert!(
         next.text
             .starts_with("150 new objects in embedding. Would you like"),

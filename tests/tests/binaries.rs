@@ -201,14 +201,11 @@ async fn the_seek_binary_runs_a_scheduled_event_reads_the_secret_and_logs_json_w
 async fn the_actions_binary_answers_a_signed_function_url_click() {
     let w = World::new().await;
     w.put("train/embedding/", 0, 150).await;
-    let seeker = w.seeker("embedding=train/embedding/", 100);
-    let out = seek::handle(
-        &seeker,
-        harness::events::invocation(scheduled_event("2026-11-24T00:00:00Z"), "s1"),
-    )
-    .await
-    .unwrap();
-    let id = out.request_id.unwrap();
+    let id = w
+        .weekly_seek("2026-11-24T00:00:00Z")
+        .await
+        .request_id
+        .unwrap();
     let runtime = LambdaRuntime::start().await;
     let mut env = lambda_env("actions", Some(&runtime.api), harness::moto::url());
     env.extend(w.actions_env());

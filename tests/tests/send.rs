@@ -8,7 +8,7 @@ use ct_shared::aws::dynamo::{DecisionStore, DynamoStore};
 use ct_shared::config::{Env, SecretBundle, SendConfig};
 use ct_shared::domain::{Choice, Decision, Person};
 use harness::World;
-use harness::events::{function_url_event, http_request, invocation, scheduled_event};
+use harness::events::{function_url_event, http_request};
 use harness::slack::{Post, Reply, WEBHOOK_TOKEN};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
@@ -758,11 +758,11 @@ async fn status_before_and_after_an_approval() {
     // GIVEN a seek that asked about 150 new objects
     let w = World::new().await;
     w.put("train/embedding/", 0, 150).await;
-    let seeker = w.seeker("embedding=train/embedding/", 100);
-    let out = seek::handle(&seeker, invocation(scheduled_event(TUESDAY), "r1"))
+    let id = w
+        .weekly_seek(TUESDAY)
         .await
-        .unwrap();
-    let id = out.request_id.clone().expect("a pending request");
+        .request_id
+        .expect("a pending request");
     let s = sender(&w, "AWS_IAM", None);
     let status = |accept: &str| {
         signed(function_url_event(
