@@ -81,6 +81,15 @@ pub trait SlackPoster: Send + Sync {
     ) -> impl Future<Output = Result<(), SlackError>> + Send;
 }
 
+/// reqwest is built without a crypto provider of its own: it uses the AWS SDK's (aws-lc-rs),
+/// so a binary carries one TLS crypto library, not two. Call this before building any
+/// `reqwest::Client`; calling it again is harmless.
+pub fn install_tls_provider() {
+    if rustls::crypto::CryptoProvider::get_default().is_none() {
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    }
+}
+
 /// The reqwest-backed poster. Build it once at cold start and share it.
 #[derive(Debug, Clone)]
 pub struct SlackClient {
@@ -89,11 +98,7 @@ pub struct SlackClient {
 
 impl SlackClient {
     pub fn new() -> Result<Self, HttpError> {
-        // reqwest is built without a crypto provider of its own: use the AWS SDK's (aws-lc-rs),
-        // so the binary carries one TLS crypto library, not two. Installing twice is harmless.
-        if rustls::crypto::CryptoProvider::get_default().is_none() {
-            let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-        }
+        install_tls_provider();
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(3))
             .user_agent(concat!("ct-trigger/", env!("CARGO_PKG_VERSION")))

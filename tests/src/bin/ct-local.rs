@@ -172,7 +172,10 @@ async fn up(port: u16) -> Result<(), String> {
                 .into_iter()
                 .collect(),
         )),
-        http: reqwest::Client::new(),
+        http: {
+            ct_shared::slack::client::install_tls_provider();
+            reqwest::Client::new()
+        },
     };
     let app = harness::console::router(console);
     tokio::spawn(async move {
