@@ -6,14 +6,9 @@ use lambda_http::{Request, service_fn};
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     lambda_http::tracing::init_default_subscriber();
-    let app = match ct_shared::aws::cold_start(ActionsConfig::from_env).await {
-        Ok((config, sdk)) => actions::LiveActions::live(config, &sdk)?,
-        Err(e) => {
-            tracing::error!(variable = e.variable, "{e}");
-            eprintln!("actions cannot start: {e}");
-            std::process::exit(2);
-        }
-    };
+    let (config, sdk) =
+        ct_shared::aws::cold_start_or_exit("actions", ActionsConfig::from_env).await;
+    let app = actions::LiveActions::live(config, &sdk)?;
     let app = &app;
     lambda_http::run(service_fn(move |req: Request| actions::handle(app, req))).await
 }

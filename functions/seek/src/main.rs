@@ -7,14 +7,8 @@ use serde_json::Value;
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::tracing::init_default_subscriber();
-    let seeker = match ct_shared::aws::cold_start(SeekConfig::from_env).await {
-        Ok((config, sdk)) => seek::LiveSeeker::live(config, &sdk)?,
-        Err(e) => {
-            tracing::error!(variable = e.variable, "{e}");
-            eprintln!("seek cannot start: {e}");
-            std::process::exit(2);
-        }
-    };
+    let (config, sdk) = ct_shared::aws::cold_start_or_exit("seek", SeekConfig::from_env).await;
+    let seeker = seek::LiveSeeker::live(config, &sdk)?;
     let seeker = &seeker;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         seek::handle(seeker, event)

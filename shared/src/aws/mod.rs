@@ -41,3 +41,23 @@ pub async fn cold_start<T>(
     };
     Ok((parse(&env, &secrets)?, sdk))
 }
+
+/// [`cold_start`] for a function's `main`: on a missing or malformed setting, logs it, prints
+/// `<function> cannot start: <what>` and exits with status 2, so Lambda reports an init error
+/// that names the variable.
+pub async fn cold_start_or_exit<T>(
+    function: &str,
+    parse: impl FnOnce(
+        &crate::config::Env,
+        &crate::config::SecretBundle,
+    ) -> Result<T, crate::config::ConfigError>,
+) -> (T, SdkConfig) {
+    match cold_start(parse).await {
+        Ok(ready) => ready,
+        Err(e) => {
+            tracing::error!(variable = e.variable, "{e}");
+            eprintln!("{function} cannot start: {e}");
+            std::process::exit(2);
+        }
+    }
+}
