@@ -1,0 +1,198 @@
+//! actions' items: an approval request, the decision on it (with its audit record and the
+//! status view's `last_decision`), and the trained counts it moves.
+
+use super::{
+    DatasetState, DynamoStore, Item, KEY, LAST_DECISION, LATEST, Reader, StoreError, build,
+    dataset_key, key, n, request_key, s,
+};
+use crate::Timestamp;
+use crate::domain::{ApprovalRequest, Choice, Decision};
+use aws_sdk_dynamodb::types::{ConditionCheck, Put, TransactWriteItem, Update};
+use std::collections::HashMap;
+use std::future::Future;
+
+/// What actions needs from the table.
+pub trait DecisionStore: Send + Sync {
+    fn request(
+        &self,
+        id: &str,
+    ) -> impl Future<Output = Result<Option<ApprovalRequest>, StoreError>> + Send;
+    fn latest_request_id(&self) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
+    fn datasets(
+        &self,
+        names: &[String],
+    ) -> impl Future<Output = Result<HashMap<String, DatasetState>, StoreError>> + Send;
+    /// Records the decision atomically, if the request is still pending and still the newest,
+    /// and (on Train) the trained counts are still what `trained_now` says. False: something
+    /// changed; read again.
+    fn decide(
+        &self,
+        request: &ApprovalRequest,
+        decision: &Decision,
+        trained_now: &HashMap<String, DatasetState>,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+}
+
+pub(super) fn request_from(item: &Item) -> Result<ApprovalRequest, StoreError> {
+    let r = Reader { item };
+    let decision = match r.opt_s("decision") {
+        Some(_) => Some(r.json("decision")?),
+        None => None,
+    };
+    Ok(ApprovalRequest {
+        id: r.str("id")?.to_owned(),
+        created_at: Timestamp::from_secs(r.num("created_at")?),
+        window: r.opt_s("window").unwrap_or_default().to_owned(),
+        snapshot: r.json("snapshot")?,
+        decision,
+    })
+}
+
+pub(super) fn request_item(req: &ApprovalRequest) -> Item {
+    let mut item = key(request_key(&req.id));
+    item.insert("kind".into(), s("request"));
+    item.insert("id".into(), s(req.id.clone()));
+    item.insert("created_at".into(), n(req.created_at.secs()));
+    item.insert("window".into(), s(req.window.clone()));
+    item.insert("status".into(), s("pending"));
+    item.insert(
+        "snapshot".into(),
+        s(serde_json::to_string(&req.snapshot).unwrap_or_default()),
+    );
+    item
+}
+
+impl DecisionStore for DynamoStore {
+    async fn request(&self, id: &str) -> Result<Option<ApprovalRequest>, StoreError> {
+        self.get(request_key(id))
+            .await?
+            .as_ref()
+            .map(request_from)
+            .transpose()
+    }
+
+    async fn latest_request_id(&self) -> Result<Option<String>, StoreError> {
+        self.read_latest().await
+    }
+
+    async fn datasets(
+        &self,
+        names: &[String],
+    ) -> Result<HashMap<String, DatasetState>, StoreError> {
+        self.read_datasets(names).await
+    }
+
+    async fn decide(
+        &self,
+        request: &ApprovalRequest,
+        decision: &Decision,
+        trained_now: &HashMap<String, DatasetState>,
+    ) -> Result<bool, StoreError> {
+        let decision_json = serde_json::to_string(decision).unwrap_or_default();
+        let status = match decision.choice {
+            Choice::Train => "approved",
+            Choice::Nope => "declined",
+        };
+        let mut items = vec![
+            TransactWriteItem::builder()
+                .update(build(
+                    Update::builder()
+                        .table_name(&self.table)
+                        .set_key(Some(key(request_key(&request.id))))
+                        .update_expression("SET #status = :status, #decision = :decision")
+                        .condition_expression("#status = :pending")
+                        .expression_attribute_names("#status", "status")
+                        .expression_attribute_names("#decision", "decision")
+                        .expression_attribute_values(":status", s(status))
+                        .expression_attribute_values(":pending", s("pending"))
+                        .expression_attribute_values(":decision", s(decision_json.clone()))
+                        .build(),
+                )?)
+                .build(),
+            TransactWriteItem::builder()
+                .condition_check(build(
+                    ConditionCheck::builder()
+                        .table_name(&self.table)
+                        .set_key(Some(key(LATEST.to_owned())))
+                        .condition_expression("#rid = :rid")
+                        .expression_attribute_names("#rid", "request_id")
+                        .expression_attribute_values(":rid", s(request.id.clone()))
+                        .build(),
+                )?)
+                .build(),
+        ];
+        if decision.choice == Choice::Train {
+            for c in &request.snapshot {
+                let current = trained_now.get(&c.name);
+                // A trained count never goes backwards.
+                if current.is_some_and(|d| d.trained >= c.seeked) {
+                    continue;
+                }
+                let mut upd = Update::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(key(dataset_key(&c.name))))
+                    .update_expression(
+                        "SET #kind = :kind, #name = :name, #prefix = if_not_exists(#prefix, :prefix), \
+                         #trained = :trained, #trained_at = :now",
+                    )
+                    .expression_attribute_names("#kind", "kind")
+                    .expression_attribute_names("#name", "name")
+                    .expression_attribute_names("#prefix", "prefix")
+                    .expression_attribute_names("#trained", "trained")
+                    .expression_attribute_names("#trained_at", "trained_at")
+                    .expression_attribute_values(":kind", s("dataset"))
+                    .expression_attribute_values(":name", s(c.name.clone()))
+                    .expression_attribute_values(":prefix", s(c.prefix.clone()))
+                    .expression_attribute_values(":trained", n(c.seeked))
+                    .expression_attribute_values(":now", n(decision.at.secs()));
+                upd = match current {
+                    Some(d) => upd
+                        .condition_expression("#trained = :was")
+                        .expression_attribute_values(":was", n(d.trained)),
+                    None => upd.condition_expression("attribute_not_exists(#trained)"),
+                };
+                items.push(
+                    TransactWriteItem::builder()
+                        .update(build(upd.build())?)
+                        .build(),
+                );
+            }
+        }
+        let mut audit = key(format!("audit#{}", request.id));
+        audit.insert("kind".into(), s("audit"));
+        audit.insert("request_id".into(), s(request.id.clone()));
+        audit.insert("decision".into(), s(decision.choice.as_str()));
+        audit.insert("user_id".into(), s(decision.by.id.clone()));
+        audit.insert("user_name".into(), s(decision.by.name.clone()));
+        audit.insert("decided_at".into(), n(decision.at.secs()));
+        audit.insert(
+            "snapshot".into(),
+            s(serde_json::to_string(&request.snapshot).unwrap_or_default()),
+        );
+        items.push(
+            TransactWriteItem::builder()
+                .put(build(
+                    Put::builder()
+                        .table_name(&self.table)
+                        .set_item(Some(audit))
+                        .condition_expression("attribute_not_exists(#pk)")
+                        .expression_attribute_names("#pk", KEY)
+                        .build(),
+                )?)
+                .build(),
+        );
+        let mut last = key(LAST_DECISION.to_owned());
+        last.insert("decision".into(), s(decision_json));
+        items.push(
+            TransactWriteItem::builder()
+                .put(build(
+                    Put::builder()
+                        .table_name(&self.table)
+                        .set_item(Some(last))
+                        .build(),
+                )?)
+                .build(),
+        );
+        self.transact(items).await
+    }
+}

@@ -1,0 +1,56 @@
+//! The status view: every dataset's counts, the newest request and the last decision.
+
+use super::{
+    DatasetState, DecisionStore, DynamoStore, LAST_DECISION, Reader, StoreError, dataset_from,
+    dynamo_err, s,
+};
+use crate::domain::{ApprovalRequest, Decision};
+use std::future::Future;
+
+/// What the status view reads.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Status {
+    pub datasets: Vec<DatasetState>,
+    pub latest_request: Option<ApprovalRequest>,
+    pub last_decision: Option<Decision>,
+}
+
+pub trait StatusStore: Send + Sync {
+    fn status(&self) -> impl Future<Output = Result<Status, StoreError>> + Send;
+}
+
+impl StatusStore for DynamoStore {
+    async fn status(&self) -> Result<Status, StoreError> {
+        let mut datasets = Vec::new();
+        let mut pages = self
+            .client
+            .scan()
+            .table_name(&self.table)
+            .consistent_read(true)
+            .filter_expression("#kind = :dataset")
+            .expression_attribute_names("#kind", "kind")
+            .expression_attribute_values(":dataset", s("dataset"))
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(dynamo_err("Scan"))?;
+            for item in page.items() {
+                datasets.push(dataset_from(item)?);
+            }
+        }
+        datasets.sort_by(|a, b| a.name.cmp(&b.name));
+        let latest_request = match self.read_latest().await? {
+            Some(id) => DecisionStore::request(self, &id).await?,
+            None => None,
+        };
+        let last_decision = match self.get(LAST_DECISION.to_owned()).await? {
+            Some(item) => Some(Reader { item: &item }.json("decision")?),
+            None => None,
+        };
+        Ok(Status {
+            datasets,
+            latest_request,
+            last_decision,
+        })
+    }
+}

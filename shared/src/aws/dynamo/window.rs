@@ -1,0 +1,322 @@
+//! seek's items: a schedule window (its rendered message, lease and whether it posted), and the
+//! transaction that prepares one together with the counts and the new request.
+
+use super::decision::request_item;
+use super::{
+    DatasetState, DynamoStore, Item, KEY, LATEST, Reader, StoreError, TTL_ATTRIBUTE,
+    WINDOW_TTL_SECS, build, dataset_key, key, n, s, window_key,
+};
+use crate::Timestamp;
+use crate::domain::{ApprovalRequest, Count, Verdict};
+use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::future::Future;
+
+/// Whether a window's message went out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WindowState {
+    Prepared,
+    Posted,
+}
+
+/// One schedule window: the message prepared for it, and its state.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Window {
+    pub key: String,
+    pub state: WindowState,
+    pub verdict: Verdict,
+    pub message: Value,
+    pub request_id: Option<String>,
+    pub created_at: Timestamp,
+}
+
+/// Everything seek writes in one transaction before posting.
+#[derive(Debug, Clone)]
+pub struct Preparation {
+    pub window: String,
+    pub now: Timestamp,
+    /// The counts just seen; `trained` is what was read, and is checked again on write.
+    pub counts: Vec<Count>,
+    /// Which of those datasets already had an item when read.
+    pub existed: Vec<bool>,
+    pub verdict: Verdict,
+    pub message: Value,
+    /// The new request (when asking) and the newest one it supersedes.
+    pub request: Option<ApprovalRequest>,
+    pub previous_request: Option<String>,
+}
+
+/// How a preparation ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Prepared {
+    /// Written: this delivery owns the window.
+    Created(Window),
+    /// The window already existed (another delivery got there first).
+    Exists(Window),
+    /// Something read has changed since (a decision, another seek): read again and retry.
+    Conflict,
+}
+
+/// What seek needs from the table.
+pub trait SeekStore: Send + Sync {
+    fn datasets(
+        &self,
+        names: &[String],
+    ) -> impl Future<Output = Result<HashMap<String, DatasetState>, StoreError>> + Send;
+    fn latest_request_id(&self) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
+    fn window(&self, key: &str) -> impl Future<Output = Result<Option<Window>, StoreError>> + Send;
+    fn prepare(&self, p: &Preparation)
+    -> impl Future<Output = Result<Prepared, StoreError>> + Send;
+    /// Takes the right to post a prepared window until `until`. False if posted or leased.
+    fn lease(
+        &self,
+        key: &str,
+        owner: &str,
+        now: Timestamp,
+        until: Timestamp,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// Gives the lease back after a failed post, so a retry may post at once.
+    fn release(
+        &self,
+        key: &str,
+        owner: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn mark_posted(
+        &self,
+        key: &str,
+        owner: &str,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+fn window_from(item: &Item) -> Result<Window, StoreError> {
+    let r = Reader { item };
+    let state = match r.str("state")? {
+        "prepared" => WindowState::Prepared,
+        "posted" => WindowState::Posted,
+        _ => return Err(r.corrupt("state")),
+    };
+    let verdict = match r.str("verdict")? {
+        "ask" => Verdict::Ask,
+        "no_need" => Verdict::NoNeed,
+        _ => return Err(r.corrupt("verdict")),
+    };
+    Ok(Window {
+        key: r.str("window")?.to_owned(),
+        state,
+        verdict,
+        message: r.json("message")?,
+        request_id: r.opt_s("request_id").map(str::to_owned),
+        created_at: Timestamp::from_secs(r.num("created_at")?),
+    })
+}
+
+fn verdict_str(v: Verdict) -> &'static str {
+    match v {
+        Verdict::Ask => "ask",
+        Verdict::NoNeed => "no_need",
+    }
+}
+
+impl SeekStore for DynamoStore {
+    async fn datasets(
+        &self,
+        names: &[String],
+    ) -> Result<HashMap<String, DatasetState>, StoreError> {
+        self.read_datasets(names).await
+    }
+
+    async fn latest_request_id(&self) -> Result<Option<String>, StoreError> {
+        self.read_latest().await
+    }
+
+    async fn window(&self, k: &str) -> Result<Option<Window>, StoreError> {
+        self.get(window_key(k))
+            .await?
+            .as_ref()
+            .map(window_from)
+            .transpose()
+    }
+
+    async fn prepare(&self, p: &Preparation) -> Result<Prepared, StoreError> {
+        let mut items = Vec::with_capacity(p.counts.len() + 3);
+        let mut window = key(window_key(&p.window));
+        window.insert("kind".into(), s("window"));
+        window.insert("window".into(), s(p.window.clone()));
+        window.insert("state".into(), s("prepared"));
+        window.insert("verdict".into(), s(verdict_str(p.verdict)));
+        window.insert("message".into(), s(p.message.to_string()));
+        window.insert("created_at".into(), n(p.now.secs()));
+        window.insert("lease_until".into(), n(0));
+        window.insert(TTL_ATTRIBUTE.into(), n(p.now.secs() + WINDOW_TTL_SECS));
+        if let Some(req) = &p.request {
+            window.insert("request_id".into(), s(req.id.clone()));
+        }
+        items.push(
+            TransactWriteItem::builder()
+                .put(build(
+                    Put::builder()
+                        .table_name(&self.table)
+                        .set_item(Some(window))
+                        .condition_expression("attribute_not_exists(#pk)")
+                        .expression_attribute_names("#pk", KEY)
+                        .build(),
+                )?)
+                .build(),
+        );
+        for (c, existed) in p.counts.iter().zip(&p.existed) {
+            let condition = if *existed {
+                "#trained = :read_trained"
+            } else {
+                "attribute_not_exists(#pk)"
+            };
+            let mut upd = Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(key(dataset_key(&c.name))))
+                .update_expression(
+                    "SET #kind = :kind, #name = :name, #prefix = :prefix, #seeked = :seeked, \
+                     #seeked_at = :now, #trained = if_not_exists(#trained, :zero)",
+                )
+                .condition_expression(condition)
+                .expression_attribute_names("#kind", "kind")
+                .expression_attribute_names("#name", "name")
+                .expression_attribute_names("#prefix", "prefix")
+                .expression_attribute_names("#seeked", "seeked")
+                .expression_attribute_names("#seeked_at", "seeked_at")
+                .expression_attribute_names("#trained", "trained")
+                .expression_attribute_values(":kind", s("dataset"))
+                .expression_attribute_values(":name", s(c.name.clone()))
+                .expression_attribute_values(":prefix", s(c.prefix.clone()))
+                .expression_attribute_values(":seeked", n(c.seeked))
+                .expression_attribute_values(":now", n(p.now.secs()))
+                .expression_attribute_values(":zero", n(0));
+            if *existed {
+                upd = upd.expression_attribute_values(":read_trained", n(c.trained));
+            } else {
+                upd = upd.expression_attribute_names("#pk", KEY);
+            }
+            items.push(
+                TransactWriteItem::builder()
+                    .update(build(upd.build())?)
+                    .build(),
+            );
+        }
+        if let Some(req) = &p.request {
+            items.push(
+                TransactWriteItem::builder()
+                    .put(build(
+                        Put::builder()
+                            .table_name(&self.table)
+                            .set_item(Some(request_item(req)))
+                            .condition_expression("attribute_not_exists(#pk)")
+                            .expression_attribute_names("#pk", KEY)
+                            .build(),
+                    )?)
+                    .build(),
+            );
+            let (condition, prev) = match &p.previous_request {
+                Some(prev) => ("#rid = :prev", Some(prev)),
+                None => ("attribute_not_exists(#rid)", None),
+            };
+            let mut upd = Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(key(LATEST.to_owned())))
+                .update_expression("SET #rid = :rid, #created_at = :now")
+                .condition_expression(condition)
+                .expression_attribute_names("#rid", "request_id")
+                .expression_attribute_names("#created_at", "created_at")
+                .expression_attribute_values(":rid", s(req.id.clone()))
+                .expression_attribute_values(":now", n(p.now.secs()));
+            if let Some(prev) = prev {
+                upd = upd.expression_attribute_values(":prev", s(prev.clone()));
+            }
+            items.push(
+                TransactWriteItem::builder()
+                    .update(build(upd.build())?)
+                    .build(),
+            );
+        }
+        if self.transact(items).await? {
+            let created =
+                SeekStore::window(self, &p.window)
+                    .await?
+                    .ok_or_else(|| StoreError::Corrupt {
+                        key: window_key(&p.window),
+                        what: "missing right after it was written".into(),
+                    })?;
+            return Ok(Prepared::Created(created));
+        }
+        match SeekStore::window(self, &p.window).await? {
+            Some(w) => Ok(Prepared::Exists(w)),
+            None => Ok(Prepared::Conflict),
+        }
+    }
+
+    async fn lease(
+        &self,
+        k: &str,
+        owner: &str,
+        now: Timestamp,
+        until: Timestamp,
+    ) -> Result<bool, StoreError> {
+        self.update_if(
+            window_key(k),
+            "SET #owner = :owner, #until = :until",
+            "#state = :prepared AND #until < :now",
+            vec![
+                (":owner", s(owner)),
+                (":until", n(until.secs())),
+                (":now", n(now.secs())),
+                (":prepared", s("prepared")),
+            ],
+            vec![
+                ("#owner", "lease_owner"),
+                ("#until", "lease_until"),
+                ("#state", "state"),
+            ],
+        )
+        .await
+    }
+
+    async fn release(&self, k: &str, owner: &str) -> Result<(), StoreError> {
+        self.update_if(
+            window_key(k),
+            "SET #until = :zero",
+            "#owner = :owner",
+            vec![(":owner", s(owner)), (":zero", n(0))],
+            vec![("#owner", "lease_owner"), ("#until", "lease_until")],
+        )
+        .await
+        .map(|_| ())
+    }
+
+    async fn mark_posted(&self, k: &str, owner: &str, now: Timestamp) -> Result<(), StoreError> {
+        let done = self
+            .update_if(
+                window_key(k),
+                "SET #state = :posted, #posted_at = :now",
+                "#owner = :owner",
+                vec![
+                    (":owner", s(owner)),
+                    (":posted", s("posted")),
+                    (":now", n(now.secs())),
+                ],
+                vec![
+                    ("#owner", "lease_owner"),
+                    ("#state", "state"),
+                    ("#posted_at", "posted_at"),
+                ],
+            )
+            .await?;
+        if done {
+            Ok(())
+        } else {
+            Err(StoreError::Corrupt {
+                key: window_key(k),
+                what: "the lease was lost before the window was marked posted".into(),
+            })
+        }
+    }
+}
