@@ -9,7 +9,7 @@ use ct_shared::aws::SdkConfig;
 use ct_shared::aws::dynamo::{
     DynamoStore, Preparation, Prepared, SeekStore, StoreError, Window, WindowState,
 };
-use ct_shared::aws::s3::{CountError, ObjectCounter, S3Counter};
+use ct_shared::aws::s3::{CountError, ObjectCounter, S3Counter, Tally};
 use ct_shared::config::SeekConfig;
 use ct_shared::domain::{self, ApprovalRequest, Count, Verdict};
 use ct_shared::slack::{RetryPolicy, SlackClient, SlackError, SlackPoster, messages};
@@ -115,6 +115,17 @@ pub struct Outcome {
     pub request_id: Option<String>,
     /// The message's plain text, as Slack shows it in notifications.
     pub text: String,
+    /// What counting cost, per dataset; empty when an earlier delivery had counted this window.
+    pub counted: Vec<Counted>,
+}
+
+/// One dataset's count in this invocation, and what it cost.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Counted {
+    pub dataset: String,
+    #[serde(flatten)]
+    pub tally: Tally,
+    pub seconds: f64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -152,20 +163,30 @@ impl LiveSeeker {
 }
 
 impl<C: ObjectCounter, S: SeekStore, P: SlackPoster> Seeker<C, S, P> {
-    async fn count_all(&self) -> Result<Vec<(String, u64)>, SeekError> {
+    async fn count_all(&self) -> Result<Vec<Counted>, SeekError> {
         let mut out = Vec::with_capacity(self.config.datasets.len());
         for d in &self.config.datasets {
-            let n = self
+            let started = std::time::Instant::now();
+            let tally = self
                 .counter
                 .count(&self.config.data_bucket, &d.prefix)
                 .await?;
-            out.push((d.name.clone(), n));
+            out.push(Counted {
+                dataset: d.name.clone(),
+                tally,
+                seconds: started.elapsed().as_secs_f64(),
+            });
         }
         Ok(out)
     }
 
-    /// Counts, stores and renders a window, unless one exists already.
-    async fn prepare(&self, key: &str, now: Timestamp) -> Result<Window, SeekError> {
+    /// Counts, stores and renders a window, unless one exists already. Also returns what
+    /// counting cost (nothing when the window existed).
+    async fn prepare(
+        &self,
+        key: &str,
+        now: Timestamp,
+    ) -> Result<(Window, Vec<Counted>), SeekError> {
         let names: Vec<String> = self
             .config
             .datasets
@@ -174,20 +195,20 @@ impl<C: ObjectCounter, S: SeekStore, P: SlackPoster> Seeker<C, S, P> {
             .collect();
         for _ in 0..PREPARE_ATTEMPTS {
             if let Some(w) = self.store.window(key).await? {
-                return Ok(w);
+                return Ok((w, Vec::new()));
             }
             let stored = self.store.datasets(&names).await?;
             let previous_request = self.store.latest_request_id().await?;
             let seen = self.count_all().await?;
             let mut counts = Vec::with_capacity(seen.len());
             let mut existed = Vec::with_capacity(seen.len());
-            for (d, (_, seeked)) in self.config.datasets.iter().zip(seen) {
+            for (d, seen) in self.config.datasets.iter().zip(&seen) {
                 let state = stored.get(&d.name);
                 existed.push(state.is_some());
                 counts.push(Count {
                     name: d.name.clone(),
                     prefix: d.prefix.clone(),
-                    seeked,
+                    seeked: seen.tally.objects,
                     trained: state.map_or(0, |s| s.trained),
                     threshold: d.threshold.unwrap_or(self.config.data_interval),
                 });
@@ -215,7 +236,8 @@ impl<C: ObjectCounter, S: SeekStore, P: SlackPoster> Seeker<C, S, P> {
                 previous_request,
             };
             match self.store.prepare(&prep).await? {
-                Prepared::Created(w) | Prepared::Exists(w) => return Ok(w),
+                Prepared::Created(w) => return Ok((w, seen)),
+                Prepared::Exists(w) => return Ok((w, Vec::new())),
                 Prepared::Conflict => {
                     tracing::info!(
                         window = key,
@@ -235,7 +257,7 @@ impl<C: ObjectCounter, S: SeekStore, P: SlackPoster> Seeker<C, S, P> {
         now: Timestamp,
     ) -> Result<Outcome, SeekError> {
         let key = trigger.window(invocation_id);
-        let window = self.prepare(&key, now).await?;
+        let (window, counted) = self.prepare(&key, now).await?;
         let outcome = |result| Outcome {
             window: key.clone(),
             result,
@@ -247,6 +269,7 @@ impl<C: ObjectCounter, S: SeekStore, P: SlackPoster> Seeker<C, S, P> {
                 .and_then(Value::as_str)
                 .unwrap_or_default()
                 .to_owned(),
+            counted: counted.clone(),
         };
         if window.state == WindowState::Posted {
             tracing::info!(window = %key, "window already posted; nothing to do");

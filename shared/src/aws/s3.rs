@@ -11,14 +11,25 @@ pub struct CountError {
     pub reason: String,
 }
 
+/// What counting one prefix found, and what it cost.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Tally {
+    /// Objects under the prefix, folder markers (keys ending in `/`) not counted.
+    pub objects: u64,
+    /// ListObjectsV2 pages received.
+    pub pages: u64,
+    /// ListObjectsV2 requests sent, retries included where they are known.
+    pub list_requests: u64,
+}
+
 /// The capability seek needs from S3.
 pub trait ObjectCounter: Send + Sync {
-    /// Objects under `prefix`, not counting folder markers (keys ending in `/`).
+    /// Counts the objects under `prefix`, not counting folder markers (keys ending in `/`).
     fn count(
         &self,
         bucket: &str,
         prefix: &str,
-    ) -> impl Future<Output = Result<u64, CountError>> + Send;
+    ) -> impl Future<Output = Result<Tally, CountError>> + Send;
 }
 
 /// ListObjectsV2, paginated: only one page (at most 1,000 keys) is held at a time, so memory
@@ -49,7 +60,7 @@ pub fn count_page<'a>(keys: impl IntoIterator<Item = Option<&'a str>>) -> u64 {
 }
 
 impl ObjectCounter for S3Counter {
-    async fn count(&self, bucket: &str, prefix: &str) -> Result<u64, CountError> {
+    async fn count(&self, bucket: &str, prefix: &str) -> Result<Tally, CountError> {
         let mut pages = self
             .client
             .list_objects_v2()
@@ -57,16 +68,18 @@ impl ObjectCounter for S3Counter {
             .prefix(prefix)
             .into_paginator()
             .send();
-        let mut total = 0u64;
+        let mut tally = Tally::default();
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| CountError {
                 bucket: bucket.to_owned(),
                 prefix: prefix.to_owned(),
                 reason: super::describe(&e),
             })?;
-            total += count_page(page.contents().iter().map(|o| o.key()));
+            tally.pages += 1;
+            tally.list_requests += 1;
+            tally.objects += count_page(page.contents().iter().map(|o| o.key()));
         }
-        Ok(total)
+        Ok(tally)
     }
 }
 
