@@ -74,6 +74,8 @@ pub struct SecretBundle {
     slack_signing_secret: Option<String>,
     #[serde(default)]
     send_token: Option<String>,
+    #[serde(default)]
+    kubeflow_token: Option<String>,
 }
 
 impl SecretBundle {
@@ -84,12 +86,17 @@ impl SecretBundle {
                 "SECRETS_ARN",
                 format!(
                     "the secret is not a JSON object with string fields slack_webhook_url, \
-                     slack_signing_secret, send_token (line {}, column {})",
+                     slack_signing_secret, send_token, kubeflow_token (line {}, column {})",
                     e.line(),
                     e.column()
                 ),
             )
         })
+    }
+
+    /// The Kubeflow token: `KUBEFLOW_TOKEN`, or `kubeflow_token` in the secret.
+    pub fn kubeflow_token(&self, env: &Env) -> Option<Secret> {
+        Self::pick(env, "KUBEFLOW_TOKEN", &self.kubeflow_token)
     }
 
     fn pick(env: &Env, name: &'static str, from_secret: &Option<String>) -> Option<Secret> {
@@ -106,6 +113,7 @@ impl fmt::Debug for SecretBundle {
             .field("slack_webhook_url", &self.slack_webhook_url.is_some())
             .field("slack_signing_secret", &self.slack_signing_secret.is_some())
             .field("send_token", &self.send_token.is_some())
+            .field("kubeflow_token", &self.kubeflow_token.is_some())
             .finish()
     }
 }
