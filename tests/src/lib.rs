@@ -5,6 +5,7 @@
 //! - [`slack`]: a stand-in for Slack's incoming webhook and `response_url` that records what it
 //!   receives and answers 429, 500 or slowly on demand.
 //! - [`runtime`]: a stand-in for the Lambda Runtime API, to drive the real function binaries.
+//! - [`kfp`]: a stand-in for the Kubeflow Pipelines REST API that records runs and fails on demand.
 //! - [`events`]: events in their real JSON shapes.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -13,6 +14,7 @@ pub mod console;
 pub mod events;
 pub mod fake_s3;
 pub mod function_url;
+pub mod kfp;
 pub mod moto;
 pub mod render;
 pub mod runtime;
