@@ -260,6 +260,11 @@ pub struct ActionsConfig {
     pub common: Common,
     pub signing_secret: Secret,
     pub kubeflow_url: String,
+    /// Kubeflow Pipelines, when Train! starts the run itself (`KFP_ENDPOINT` set).
+    pub kfp: Option<crate::kfp::KfpConfig>,
+    /// The function launch jobs are queued to: `LAUNCH_FUNCTION_NAME`, or this function itself
+    /// (`AWS_LAMBDA_FUNCTION_NAME`, which Lambda sets). Needed only with `kfp`.
+    pub launch_function: Option<String>,
 }
 
 impl ActionsConfig {
@@ -274,10 +279,34 @@ impl ActionsConfig {
                 })?;
         let kubeflow_url = env.required("KUBEFLOW_URL")?.to_owned();
         check_url("KUBEFLOW_URL", &kubeflow_url, false)?;
+        // DATASETS, when actions has it, lets KFP_PARAMETERS name only real datasets.
+        let datasets = match env.get("DATASETS") {
+            Some(text) => Some(
+                parse_datasets(text)
+                    .map_err(|p| ConfigError::new("DATASETS", p))?
+                    .into_iter()
+                    .map(|d| d.name)
+                    .collect::<Vec<_>>(),
+            ),
+            None => None,
+        };
+        let kfp = crate::kfp::KfpConfig::from_env(env, secrets, datasets.as_deref())?;
+        let launch_function = env
+            .get("LAUNCH_FUNCTION_NAME")
+            .or_else(|| env.get("AWS_LAMBDA_FUNCTION_NAME"))
+            .map(str::to_owned);
+        if kfp.is_some() && launch_function.is_none() {
+            return Err(ConfigError::new(
+                "LAUNCH_FUNCTION_NAME",
+                "is required with KFP_ENDPOINT outside Lambda (the function launch jobs go to)",
+            ));
+        }
         Ok(Self {
             common: Common::from_env(env, secrets)?,
             signing_secret,
             kubeflow_url,
+            kfp,
+            launch_function,
         })
     }
 }

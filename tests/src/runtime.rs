@@ -14,7 +14,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{Notify, oneshot};
 
-type Outcome = Result<Value, Value>;
+/// A function's answer to one invocation: its result, or (`Err`) its error report.
+pub type Outcome = Result<Value, Value>;
 
 #[derive(Default)]
 struct Inner {
@@ -125,6 +126,23 @@ impl LambdaRuntime {
         *self.inner.first_poll.lock().unwrap()
     }
 
+    /// Queues one invocation without waiting; the receiver gets the function's answer.
+    pub fn enqueue(&self, request_id: &str, event: Value) -> oneshot::Receiver<Outcome> {
+        let (tx, rx) = oneshot::channel();
+        self.inner
+            .waiting
+            .lock()
+            .unwrap()
+            .insert(request_id.to_owned(), tx);
+        self.inner
+            .queue
+            .lock()
+            .unwrap()
+            .push_back((request_id.to_owned(), event));
+        self.inner.ready.notify_waiters();
+        rx
+    }
+
     /// Queues one invocation and waits for the function's answer (`Err` is its error report).
     pub async fn invoke(
         &self,
@@ -217,4 +235,24 @@ pub fn spawn(name: &str, env: &[(String, String)]) -> tokio::process::Child {
         .kill_on_drop(true)
         .spawn()
         .expect("spawn function binary")
+}
+
+/// Collects a spawned function's stdout and stderr lines (and keeps its pipes drained).
+pub fn logs(child: &mut tokio::process::Child) -> Arc<Mutex<Vec<String>>> {
+    use tokio::io::AsyncBufReadExt;
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let streams: [Box<dyn tokio::io::AsyncRead + Send + Unpin>; 2] = [
+        Box::new(child.stdout.take().expect("piped stdout")),
+        Box::new(child.stderr.take().expect("piped stderr")),
+    ];
+    for stream in streams {
+        let sink = lines.clone();
+        tokio::spawn(async move {
+            let mut reader = tokio::io::BufReader::new(stream).lines();
+            while let Ok(Some(line)) = reader.next_line().await {
+                sink.lock().unwrap().push(line);
+            }
+        });
+    }
+    lines
 }

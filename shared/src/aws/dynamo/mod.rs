@@ -13,10 +13,12 @@
 //! without a condition on what was read.
 
 mod decision;
+mod launch;
 mod status;
 mod window;
 
 pub use decision::DecisionStore;
+pub use launch::{Launch, LaunchState, LaunchStore};
 pub use status::{Status, StatusStore};
 pub use window::{Preparation, Prepared, SeekStore, Window, WindowState};
 
