@@ -326,6 +326,8 @@ pub struct SendConfig {
     pub common: Common,
     pub url_auth: UrlAuth,
     pub send_token: Option<Secret>,
+    /// Optional: the Kubeflow Pipelines UI, so `/status` links the latest run.
+    pub kubeflow_url: Option<String>,
 }
 
 impl SendConfig {
@@ -341,6 +343,10 @@ impl SendConfig {
             }
         };
         let send_token = SecretBundle::pick(env, "SEND_TOKEN", &secrets.send_token);
+        let kubeflow_url = env.get("KUBEFLOW_URL").map(str::to_owned);
+        if let Some(url) = &kubeflow_url {
+            check_url("KUBEFLOW_URL", url, false)?;
+        }
         if url_auth == UrlAuth::None && send_token.is_none() {
             return Err(ConfigError::new(
                 "SEND_TOKEN",
@@ -351,6 +357,7 @@ impl SendConfig {
             common: Common::from_env(env, secrets)?,
             url_auth,
             send_token,
+            kubeflow_url,
         })
     }
 }

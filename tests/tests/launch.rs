@@ -117,6 +117,32 @@ impl Rig {
             .collect()
     }
 
+    /// `GET /status` from the real send handler, configured with the KFP UI's address.
+    async fn status(&self) -> Value {
+        use ct_shared::config::{Env, SecretBundle, SendConfig};
+        let env = Env::from_pairs([
+            ("STATE_TABLE".to_owned(), self.w.table.clone()),
+            ("SLACK_WEBHOOK_URL".to_owned(), self.w.slack.webhook_url()),
+            ("SEND_URL_AUTH".to_owned(), "NONE".to_owned()),
+            ("SEND_TOKEN".to_owned(), "status-token".to_owned()),
+            ("KUBEFLOW_URL".to_owned(), format!("{}/", self.kfp.base)),
+        ]);
+        let config = SendConfig::from_env(&env, &SecretBundle::default()).unwrap();
+        let sender = send::LiveSender::live(config, &self.w.sdk).unwrap();
+        let event = harness::events::function_url_event(
+            "GET",
+            "/status",
+            &[("authorization", "Bearer status-token")],
+            b"",
+            false,
+        );
+        let resp = send::handle(&sender, harness::events::http_request(event))
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        serde_json::from_slice(resp.body()).unwrap()
+    }
+
     fn launch_jobs(&self) -> usize {
         self.invoke
             .seen()
@@ -197,6 +223,13 @@ async fn approval_starts_exactly_one_run_with_the_newest_version_and_filled_para
         "{}",
         replies[1].text()
     );
+    // ... shown by /status with its link
+    let status = rig.status().await;
+    assert_eq!(status["latest_run"]["request_id"], id.as_str(), "{status}");
+    assert_eq!(status["latest_run"]["launch"], "started");
+    assert_eq!(status["latest_run"]["run_id"], run.run_id.as_str());
+    assert_eq!(status["latest_run"]["run_state"], "PENDING");
+    assert_eq!(status["latest_run"]["link"], link.as_str());
     // ... recorded on the request
     let pk = format!("request#{id}");
     assert_eq!(
@@ -371,6 +404,12 @@ async fn failures_are_explained_and_retry_starts_one_run() {
         rig.invoke.settle(Duration::from_secs(60)).await;
         assert_eq!(rig.click("retry", &id, "f2").await, 200, "{}", case.name);
         rig.invoke.settle(Duration::from_secs(60)).await;
+        let status = rig.status().await;
+        assert_eq!(
+            status["latest_run"]["launch"], "started",
+            "{}: {status}",
+            case.name
+        );
         // THEN exactly one run, announced once; the second press is told it already started
         assert_eq!(rig.kfp.runs().len(), 1, "{}", case.name);
         assert_eq!(

@@ -19,7 +19,7 @@ mod window;
 
 pub use decision::DecisionStore;
 pub use launch::{Launch, LaunchState, LaunchStore};
-pub use status::{Status, StatusStore};
+pub use status::{RunRecord, Status, StatusStore};
 pub use window::{Preparation, Prepared, SeekStore, Window, WindowState};
 
 use crate::Timestamp;
