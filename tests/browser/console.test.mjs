@@ -185,3 +185,17 @@ test("a long word wraps instead of pushing the page sideways", async () => {
   assert.ok(width <= client, `the message is ${width}px wide in a ${client}px channel`);
   await page.close();
 });
+
+test("a large Add shows its progress with Add disabled, then the number added", async () => {
+  const { page, problems } = await watchedPage();
+  const add = page.getByRole("button", { name: "Add" });
+  await page.locator("#dataset").selectOption("faiss");
+  await page.locator("#count").fill("600");
+  await add.click();
+  await page.locator("#log", { hasText: /adding objects to faiss: \d+ of 600 so far/ }).waitFor();
+  assert.equal(await add.isDisabled(), true);
+  await page.locator("#log", { hasText: "added 600 objects to faiss" }).waitFor({ timeout: 120_000 });
+  assert.equal(await add.isEnabled(), true);
+  assert.deepEqual(problems, []);
+  await page.close();
+});
