@@ -127,6 +127,10 @@ pub struct Dataset {
 }
 
 /// Parses `DATASETS`: `name=prefix[:N],...`, e.g. `embedding=train/embedding/,faiss=train/faiss/:500`.
+///
+/// Whatever follows the last `:` is the threshold and must be a whole number or empty, so a
+/// typo such as `:5OO` is refused rather than read as part of the prefix. A prefix that contains
+/// `:` is written with a trailing `:` (`logs=s3:raw/:`, or `logs=s3:raw/:500` with a threshold).
 pub fn parse_datasets(text: &str) -> Result<Vec<Dataset>, String> {
     let mut out: Vec<Dataset> = Vec::new();
     for (i, raw) in text.split(',').enumerate() {
@@ -151,16 +155,28 @@ pub fn parse_datasets(text: &str) -> Result<Vec<Dataset>, String> {
             ));
         }
         let rest = rest.trim();
+        // The text after the last ':' is always the threshold: a whole number, or nothing.
+        // So a prefix that itself contains ':' is written with one more ':' at the end.
         let (prefix, threshold) = match rest.rsplit_once(':') {
-            Some((p, digits))
-                if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) =>
-            {
-                let t = digits
-                    .parse::<u64>()
-                    .map_err(|_| format!("entry {n}: threshold {digits} is too large"))?;
-                (p, Some(t))
+            None => (rest, None),
+            Some((p, digits)) => {
+                let digits = digits.trim();
+                if digits.is_empty() {
+                    (p, None)
+                } else if digits.bytes().all(|b| b.is_ascii_digit()) {
+                    let t = digits
+                        .parse::<u64>()
+                        .map_err(|_| format!("entry {n}: threshold {digits} is too large"))?;
+                    (p, Some(t))
+                } else {
+                    return Err(format!(
+                        "entry {n} ({item:?}): the threshold after the last ':' is {digits:?}, \
+                         not a whole number (expected name=prefix or name=prefix:N, e.g. \
+                         faiss=train/faiss/:500; a prefix that contains ':' ends with one more \
+                         ':', e.g. logs=s3:raw/:)"
+                    ));
+                }
             }
-            _ => (rest, None),
         };
         if prefix.is_empty() {
             return Err(format!("entry {n} ({name}): the prefix is empty"));
@@ -387,13 +403,39 @@ mod tests {
     }
 
     #[test]
-    fn a_colon_without_digits_stays_in_the_prefix() {
-        let d = parse_datasets("logs=s3:odd/prefix:,x=a:b/c").unwrap();
-        assert_eq!(d[0].prefix, "s3:odd/prefix:");
-        assert_eq!(d[0].threshold, None);
-        assert_eq!(d[1].prefix, "a:b/c");
-        let d = parse_datasets("x=a:1b").unwrap();
-        assert_eq!((d[0].prefix.as_str(), d[0].threshold), ("a:1b", None));
+    fn a_threshold_that_is_not_a_whole_number_is_refused_naming_the_entry() {
+        for (text, entry, shown) in [
+            (
+                "embedding=train/embedding/,faiss=train/faiss/:5OO",
+                "entry 2",
+                "\"5OO\"",
+            ),
+            ("x=a:b/c", "entry 1", "\"b/c\""),
+            ("x=a:1b", "entry 1", "\"1b\""),
+            ("x=a/:-5", "entry 1", "\"-5\""),
+            ("x=a/:2.5", "entry 1", "\"2.5\""),
+        ] {
+            let err = parse_datasets(text).unwrap_err();
+            assert!(err.contains(entry), "{text}: {err}");
+            assert!(err.contains(shown), "{text}: {err}");
+            assert!(err.contains("name=prefix:N"), "{text}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_prefix_with_a_colon_ends_with_one_more_colon() {
+        let d =
+            parse_datasets("logs=s3:odd/prefix:,x=a:b/c:7,y=ends-in-colon::,z=plain/:").unwrap();
+        let got: Vec<_> = d.iter().map(|d| (d.prefix.as_str(), d.threshold)).collect();
+        assert_eq!(
+            got,
+            vec![
+                ("s3:odd/prefix", None),
+                ("a:b/c", Some(7)),
+                ("ends-in-colon:", None),
+                ("plain/", None),
+            ]
+        );
     }
 
     #[test]
@@ -408,6 +450,8 @@ mod tests {
             "a=x/,a=y/",
             "bad name=x/",
             "a=x/:99999999999999999999999",
+            "a=x/:5OO",
+            "a=:",
         ] {
             assert!(parse_datasets(bad).is_err(), "{bad:?} should be refused");
         }

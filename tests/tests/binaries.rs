@@ -50,6 +50,10 @@ async fn seek_refuses_to_start_naming_the_bad_variable() {
         ("DATASETS", without(good.clone(), "DATASETS")),
         ("DATASETS", with(good.clone(), "DATASETS", "embedding")),
         (
+            "DATASETS",
+            with(good.clone(), "DATASETS", "faiss=train/faiss/:5OO"),
+        ),
+        (
             "DATA_INTERVAL",
             with(good.clone(), "DATA_INTERVAL", "weekly"),
         ),
