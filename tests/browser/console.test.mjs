@@ -56,7 +56,7 @@ const message = (page, text) => page.locator("article.msg", { hasText: text });
 const enabled = (page, selector) =>
   page.waitForFunction((s) => !document.querySelector(s).disabled, selector, { timeout: 5000 });
 
-test("Train! asks to confirm, then the message is replaced and the Kubeflow notice arrives", async () => {
+test("Train! asks to confirm, the message is replaced, and the Kubeflow run starts with its link", async () => {
   const page = await browser.newPage({ viewport: { width: 1200, height: 720 } });
   await page.goto(consoleUrl);
   const question = message(page, "190 new objects in embedding, 10 in faiss. Would you like to train models?");
@@ -78,8 +78,18 @@ test("Train! asks to confirm, then the message is replaced and the Kubeflow noti
   assert.match(await approved.innerText(), /190 new objects in embedding, 10 in faiss\./);
   assert.equal(await approved.getByRole("button").count(), 0);
   assert.match(await approved.innerText(), /\(edited\)/);
-  await message(page, "Here is Kubeflow URL").waitFor();
+  // The launch job started one run on the Kubeflow stand-in: its link, and the approval names it.
+  const started = message(page, "Training started");
+  await started.waitFor();
+  const link = started.getByRole("link", { name: "run run-1" });
+  assert.match(await link.getAttribute("href"), /\/#\/runs\/details\/run-1$/);
+  await message(page, "Approved by @ann").filter({ hasText: "· run run-1" }).waitFor();
   await page.screenshot({ path: `${root}docs/console.png` });
+  // The link opens the stand-in's run page, which shows that run.
+  const runPage = await browser.newPage();
+  await runPage.goto(await link.getAttribute("href"));
+  await runPage.getByText('"display_name": "ct-trigger').waitFor();
+  await runPage.close();
   await page.close();
 });
 
@@ -105,8 +115,9 @@ test("new data, run seek now, No in the dialog sends nothing, then Nope! decline
   await declined.waitFor();
   assert.match(await declined.innerText(), /Declined by @bob at/);
   assert.equal(await declined.getByRole("button").count(), 0);
-  // Only one Kubeflow notice: from the first approval, none for the decline.
-  assert.equal(await message(page, "Here is Kubeflow URL").count(), 1);
+  // Only one run: from the first approval, none for the decline.
+  await page.waitForTimeout(1000);
+  assert.equal(await message(page, "Training started").count(), 1);
   await page.close();
 });
 
@@ -198,6 +209,34 @@ test("a large Add shows its progress with Add disabled, then the number added", 
   assert.equal(await add.isDisabled(), true);
   await page.locator("#log", { hasText: "added 600 objects to faiss" }).waitFor({ timeout: 120_000 });
   await enabled(page, "#add");
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
+test("Kubeflow answering 401 is explained with Retry, and Retry starts the run once", async () => {
+  const { page, problems } = await watchedPage();
+  await page.locator("#kfp").selectOption("401");
+  await page.getByText("Kubeflow stand-in: next launch answers 401").waitFor();
+  await page.locator("#user").selectOption({ label: "ann" });
+  await page.locator("#dataset").selectOption("faiss");
+  await page.locator("#count").fill("600");
+  await enabled(page, "#add");
+  await page.getByRole("button", { name: "Add" }).click();
+  await page.getByText("added 600 objects to faiss").waitFor({ timeout: 60_000 });
+  await enabled(page, "#seek");
+  await page.getByRole("button", { name: "Run seek now" }).click();
+  const question = message(page, "in faiss. Would you like to train models?").last();
+  await question.waitFor();
+  await question.getByRole("button", { name: "Train!" }).click();
+  await page.getByRole("dialog").getByRole("button", { name: "Yes" }).click();
+  const failed = message(page, "Could not start the training run: Kubeflow needs authentication");
+  await failed.waitFor({ timeout: 20_000 });
+  await page.locator("#kfp").selectOption("none");
+  await page.getByText("Kubeflow stand-in: next launch works").waitFor();
+  await failed.getByRole("button", { name: "Retry" }).click();
+  await message(page, "Training started").filter({ hasText: "run run-2" }).waitFor({ timeout: 20_000 });
+  await page.waitForTimeout(1000);
+  assert.equal(await message(page, "Training started").count(), 2);
   assert.deepEqual(problems, []);
   await page.close();
 });

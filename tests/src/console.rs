@@ -91,6 +91,8 @@ pub struct Console {
     pub next_object: Arc<Mutex<HashMap<String, usize>>>,
     pub http: reqwest::Client,
     pub jobs: Jobs,
+    /// The Kubeflow Pipelines stand-in, when Train! starts runs (ct-local always has one).
+    pub kfp: Option<crate::kfp::KfpStandIn>,
 }
 
 /// The most objects one Add puts.
@@ -265,6 +267,47 @@ async fn seek_now(State(c): State<Console>) -> Response {
         Some(Err(e)) => err(StatusCode::BAD_GATEWAY, format!("seek failed: {e}")),
         None => err(StatusCode::GATEWAY_TIMEOUT, "seek did not answer"),
     }
+}
+
+/// Tells the Kubeflow stand-in how to answer the next launch: `{"fail": "none" | "401" | "404"
+/// | "500" | "slow" | "login"}` (`500` fails every attempt of one launch).
+async fn kfp_mode(State(c): State<Console>, body: Result<Json<Value>, JsonRejection>) -> Response {
+    use crate::kfp::{Call, Fault};
+    let Some(kfp) = &c.kfp else {
+        return err(StatusCode::CONFLICT, "no Kubeflow stand-in in this console");
+    };
+    let mode = match &body {
+        Ok(Json(v)) => v.get("fail").and_then(Value::as_str).unwrap_or_default(),
+        Err(rejection) => return err(StatusCode::BAD_REQUEST, rejection.body_text()),
+    };
+    kfp.clear_plan();
+    let (call, faults): (Call, Vec<Fault>) = match mode {
+        "none" => (Call::Any, vec![]),
+        "401" => (
+            Call::Any,
+            vec![Fault::Status(401, "unauthenticated".into())],
+        ),
+        "login" => (Call::Any, vec![Fault::LoginRedirect]),
+        "404" => (
+            Call::GetPipeline,
+            vec![Fault::Status(404, "pipeline not found".into())],
+        ),
+        "500" => (
+            Call::CreateRun,
+            (0..3)
+                .map(|_| Fault::Status(500, "internal error".into()))
+                .collect(),
+        ),
+        "slow" => (Call::CreateRun, vec![Fault::Slow(Duration::from_secs(3))]),
+        other => {
+            return err(
+                StatusCode::BAD_REQUEST,
+                format!("fail must be none, 401, login, 404, 500 or slow, not {other:?}"),
+            );
+        }
+    };
+    kfp.plan(call, faults);
+    Json(json!({"kfp": mode})).into_response()
 }
 
 /// Adds `count` objects under a dataset's prefix, a few puts at a time, in the background: the
@@ -442,6 +485,7 @@ pub fn router(console: Console) -> axum::Router {
         .route("/api/state", get(state))
         .route("/api/click", post(click))
         .route("/api/seek", post(seek_now))
+        .route("/api/kfp", post(kfp_mode))
         .route("/api/objects", post(add_objects))
         .route("/api/status", get(status))
         .route(

@@ -405,6 +405,11 @@ impl KfpStandIn {
             .extend(faults.into_iter().map(|f| (call, f)));
     }
 
+    /// Forgets planned faults not used yet.
+    pub fn clear_plan(&self) {
+        self.inner.lock().unwrap().plan.clear();
+    }
+
     /// From now on, requires `Authorization: Bearer <token>`.
     pub fn require_token(&self, token: &str) {
         self.inner.lock().unwrap().token = Some(token.to_owned());

@@ -14,6 +14,8 @@ const BUCKET: &str = "ct-trigger-demo";
 const TABLE: &str = "ct-trigger-demo-state";
 const DEMO_DATASETS: &str = "embedding=train/embedding/,faiss=train/faiss/:500";
 const DEMO_INTERVAL: &str = "100";
+const DEMO_KFP_PARAMETERS: &str =
+    r#"{"request": "${request_id}", "approved_by": "${approved_by}"}"#;
 /// The objects the demo bucket starts with, by prefix.
 const DEMO_OBJECTS: [(&str, usize); 2] = [("train/embedding/", 190), ("train/faiss/", 10)];
 
@@ -270,15 +272,26 @@ async fn up(port: u16) -> Result<(), String> {
         ("DATASETS", datasets.value.clone()),
         ("DATA_INTERVAL", interval.value.clone()),
     ]);
+    // Train! starts a run on a local Kubeflow Pipelines stand-in: actions queues the launch
+    // job to itself through a local Lambda Invoke API.
+    let kfp = harness::kfp::KfpStandIn::start().await;
+    let invoke = harness::invoke::InvokeStandIn::start().await;
+    invoke.register("actions", &actions_rt);
+    let kubeflow_url = format!("{}/", kfp.base);
     let mut actions_env = common.to_vec();
     actions_env.extend([
         ("SLACK_SIGNING_SECRET", signing_secret.clone()),
-        ("KUBEFLOW_URL", format!("{console_url}kubeflow/")),
+        ("KUBEFLOW_URL", kubeflow_url.clone()),
+        ("KFP_ENDPOINT", kfp.base.clone()),
+        ("KFP_PIPELINE_NAME", "retrain".to_owned()),
+        ("KFP_PARAMETERS", DEMO_KFP_PARAMETERS.to_owned()),
+        ("AWS_ENDPOINT_URL_LAMBDA", invoke.url.clone()),
     ]);
     let mut send_env = common.to_vec();
     send_env.extend([
         ("SEND_URL_AUTH", "NONE".to_owned()),
         ("SEND_TOKEN", send_token.clone()),
+        ("KUBEFLOW_URL", kubeflow_url),
     ]);
     let mut seek = Function::start("seek", &seek_env, &seek_rt);
     let mut actions = Function::start("actions", &actions_env, &actions_rt);
@@ -315,6 +328,7 @@ async fn up(port: u16) -> Result<(), String> {
             reqwest::Client::new()
         },
         jobs: Default::default(),
+        kfp: Some(kfp.clone()),
     };
     let app = harness::console::router(console);
     tokio::spawn(async move {
@@ -341,6 +355,10 @@ async fn up(port: u16) -> Result<(), String> {
     println!("actions Function URL: {actions_url}/");
     println!(
         "send Function URL:    {send_url}/   e.g. curl -H 'Authorization: Bearer {send_token}' -d text=hello {send_url}/"
+    );
+    println!(
+        "Kubeflow Pipelines stand-in: {}/ (Train! starts pipeline \"retrain\" there)",
+        kfp.base
     );
     println!("console: {console_url}");
     println!("Ctrl-C stops everything.");
