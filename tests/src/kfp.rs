@@ -420,6 +420,21 @@ impl KfpStandIn {
         self.inner.lock().unwrap().accepted = names.iter().map(|s| (*s).to_owned()).collect();
     }
 
+    /// A run created outside any client (as by a request whose answer never arrived): its id.
+    pub fn add_run(&self, display_name: &str, experiment_id: Option<&str>) -> String {
+        let mut inner = self.inner.lock().unwrap();
+        let run_id = format!("run-{}", inner.runs.len() + 1);
+        inner.runs.push(StoredRun {
+            run_id: run_id.clone(),
+            display_name: display_name.to_owned(),
+            pipeline_id: "pl-1".into(),
+            pipeline_version_id: "v-2".into(),
+            experiment_id: experiment_id.map(str::to_owned),
+            parameters: json!({}),
+        });
+        run_id
+    }
+
     /// Adds a newer version to pipeline `pl-1`.
     pub fn add_version(&self, version_id: &str) {
         let mut inner = self.inner.lock().unwrap();

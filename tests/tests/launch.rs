@@ -503,3 +503,53 @@ async fn a_launch_that_cannot_be_queued_says_so_with_retry() {
     assert_eq!(started_messages(&rig.channel()), 1);
     rig.stop().await;
 }
+
+#[tokio::test]
+async fn a_job_retried_after_its_invocation_timed_out_finds_the_run_it_made_and_announces_once() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let mut rig = Rig::start(true, 1).await;
+    let id = rig.asked().await;
+    // GIVEN an approval whose launch job is refused by Lambda, so we can play it ourselves
+    rig.invoke.refuse(Some(500));
+    assert_eq!(rig.click("train", &id, "m").await, 200);
+    rig.invoke.refuse(None);
+    // ... and a first delivery that created the run, then ran out of time before recording it:
+    // its lease (until its deadline) is over, the run exists in KFP, nothing was announced.
+    let first = rig.kfp.add_run(&format!("ct-trigger {id}"), Some("exp-1"));
+    let client = aws_sdk_dynamodb::Client::new(&rig.w.sdk);
+    client
+        .update_item()
+        .table_name(&rig.w.table)
+        .key("pk", AttributeValue::S(format!("request#{id}")))
+        .update_expression("SET launch_state = :l, launch_owner = :o, launch_until = :u")
+        .expression_attribute_values(":l", AttributeValue::S("launching".into()))
+        .expression_attribute_values(":o", AttributeValue::S("job-1".into()))
+        .expression_attribute_values(":u", AttributeValue::N("1".into()))
+        .send()
+        .await
+        .unwrap();
+    // WHEN Lambda retries the same job
+    let job = json!({"ct_trigger_launch": {"request_id": id, "job_id": "job-1", "origin": {"kind": "approval"}}});
+    let retried = rig
+        .runtime
+        .invoke("retry-1", job.clone(), Duration::from_secs(30))
+        .await
+        .unwrap()
+        .unwrap();
+    // THEN it takes over, finds that run instead of creating another, and announces it once
+    assert_eq!(retried["launch"], "started", "{retried}");
+    assert_eq!(retried["run_id"], first.as_str());
+    assert_eq!(rig.kfp.runs().len(), 1);
+    assert_eq!(rig.kfp.create_calls(), 0);
+    assert_eq!(started_messages(&rig.channel()), 1);
+    // ... and a further retry of it changes nothing
+    let again = rig
+        .runtime
+        .invoke("retry-2", job, Duration::from_secs(30))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(again["launch"], "already_started", "{again}");
+    assert_eq!(started_messages(&rig.channel()), 1);
+    rig.stop().await;
+}
