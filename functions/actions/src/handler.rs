@@ -372,7 +372,7 @@ where
             .deadline
             .checked_div(1000)
             .map_or_else(Timestamp::now, |s| Timestamp::from_secs(s as i64));
-        let outcome = launcher.run(&job, Timestamp::now(), deadline).await.map_err(|e| {
+        let outcome = launcher.run(&job, &context.request_id, Timestamp::now(), deadline).await.map_err(|e| {
             tracing::error!(request_id = %job.request_id, error = %e, "launch job failed; Lambda will retry it");
             e
         })?;

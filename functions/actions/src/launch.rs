@@ -155,10 +155,12 @@ impl LiveLauncher {
 }
 
 impl<S: LaunchStore, K: Pipelines, P: SlackPoster> Launcher<S, K, P> {
-    /// Runs one job at time `now`, in an invocation that ends by `deadline`.
+    /// Runs one job at time `now`, in the invocation `attempt` (its Lambda request id), which
+    /// ends by `deadline`.
     pub async fn run(
         &self,
         job: &LaunchJob,
+        attempt: &str,
         now: Timestamp,
         deadline: Timestamp,
     ) -> Result<LaunchOutcome, LaunchError> {
@@ -198,12 +200,20 @@ impl<S: LaunchStore, K: Pipelines, P: SlackPoster> Launcher<S, K, P> {
             Some(LaunchState::Launching { owner, .. }) if *owner == job.job_id => {
                 // A second delivery of this job while the first still holds the launch (or
                 // a crashed attempt whose lease has not run out): try again later.
-                if !self.store.take_launch(id, &job.job_id, now, until).await? {
+                if !self
+                    .store
+                    .take_launch(id, &job.job_id, attempt, now, until)
+                    .await?
+                {
                     return Err(LaunchError::InProgress(job.job_id.clone()));
                 }
             }
             _ => {
-                if !self.store.take_launch(id, &job.job_id, now, until).await? {
+                if !self
+                    .store
+                    .take_launch(id, &job.job_id, attempt, now, until)
+                    .await?
+                {
                     tracing::info!(request_id = %id, job_id = %job.job_id, "another job holds the launch");
                     return Ok(LaunchOutcome::Busy);
                 }

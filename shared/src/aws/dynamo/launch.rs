@@ -25,6 +25,8 @@ use std::future::Future;
 pub enum LaunchState {
     Launching {
         owner: String,
+        /// The invocation (Lambda request id) that took it: two deliveries of one job differ.
+        attempt: String,
         until: Timestamp,
     },
     Started {
@@ -41,9 +43,7 @@ pub enum LaunchState {
         at: Timestamp,
     },
     /// Someone pressed Retry after a failure; the next launch job may take it.
-    RetryRequested {
-        by: String,
-    },
+    RetryRequested { by: String },
 }
 
 /// An approved request and its launch, read together.
@@ -69,6 +69,7 @@ pub trait LaunchStore: Send + Sync {
         &self,
         request_id: &str,
         owner: &str,
+        attempt: &str,
         now: Timestamp,
         until: Timestamp,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
@@ -131,6 +132,7 @@ fn state_from(r: &Reader<'_>) -> Result<Option<LaunchState>, StoreError> {
         None => None,
         Some("launching") => Some(LaunchState::Launching {
             owner: owner(),
+            attempt: r.opt_s("launch_attempt").unwrap_or_default().to_owned(),
             until: at("launch_until")?,
         }),
         Some("started") => Some(LaunchState::Started {
@@ -190,31 +192,45 @@ impl LaunchStore for DynamoStore {
         &self,
         request_id: &str,
         owner: &str,
+        attempt: &str,
         now: Timestamp,
         until: Timestamp,
     ) -> Result<bool, StoreError> {
-        self.update_if(
-            request_key(request_id),
-            "SET #ls = :launching, #owner = :owner, #until = :until REMOVE #announced",
-            "#status = :approved AND (attribute_not_exists(#ls) OR #ls = :retry \
-             OR (#ls = :launching AND #until < :now))",
-            vec![
-                (":launching", s("launching")),
-                (":retry", s("retry")),
-                (":approved", s("approved")),
-                (":owner", s(owner)),
-                (":until", n(until.secs())),
-                (":now", n(now.secs())),
-            ],
-            vec![
-                ("#ls", "launch_state"),
-                ("#owner", "launch_owner"),
-                ("#until", "launch_until"),
-                ("#status", "status"),
-                ("#announced", "launch_announced"),
-            ],
-        )
-        .await
+        let taken = self
+            .update_if(
+                request_key(request_id),
+                "SET #ls = :launching, #owner = :owner, #attempt = :attempt, #until = :until \
+                 REMOVE #announced",
+                "#status = :approved AND (attribute_not_exists(#ls) OR #ls = :retry \
+                 OR (#ls = :launching AND #until < :now))",
+                vec![
+                    (":launching", s("launching")),
+                    (":retry", s("retry")),
+                    (":approved", s("approved")),
+                    (":owner", s(owner)),
+                    (":attempt", s(attempt)),
+                    (":until", n(until.secs())),
+                    (":now", n(now.secs())),
+                ],
+                vec![
+                    ("#ls", "launch_state"),
+                    ("#owner", "launch_owner"),
+                    ("#attempt", "launch_attempt"),
+                    ("#until", "launch_until"),
+                    ("#status", "status"),
+                    ("#announced", "launch_announced"),
+                ],
+            )
+            .await?;
+        if taken {
+            return Ok(true);
+        }
+        // A lost answer: if the lease is this very attempt's (same job, same invocation), the
+        // write whose condition failed on the SDK's retry was our own.
+        Ok(matches!(
+            LaunchStore::launch(self, request_id).await?.and_then(|l| l.state),
+            Some(LaunchState::Launching { owner: o, attempt: a, .. }) if o == owner && a == attempt
+        ))
     }
 
     async fn record_started(
@@ -350,26 +366,34 @@ impl LaunchStore for DynamoStore {
         by: &str,
         now: Timestamp,
     ) -> Result<bool, StoreError> {
-        self.update_if(
-            request_key(request_id),
-            "SET #ls = :retry, #by = :by",
-            "#status = :approved AND (attribute_not_exists(#ls) OR #ls = :failed \
+        let reopened = self
+            .update_if(
+                request_key(request_id),
+                "SET #ls = :retry, #by = :by",
+                "#status = :approved AND (attribute_not_exists(#ls) OR #ls = :failed \
              OR (#ls = :launching AND #until < :now))",
-            vec![
-                (":approved", s("approved")),
-                (":retry", s("retry")),
-                (":failed", s("failed")),
-                (":launching", s("launching")),
-                (":by", s(by)),
-                (":now", n(now.secs())),
-            ],
-            vec![
-                ("#ls", "launch_state"),
-                ("#by", "launch_retry_by"),
-                ("#until", "launch_until"),
-                ("#status", "status"),
-            ],
-        )
-        .await
+                vec![
+                    (":approved", s("approved")),
+                    (":retry", s("retry")),
+                    (":failed", s("failed")),
+                    (":launching", s("launching")),
+                    (":by", s(by)),
+                    (":now", n(now.secs())),
+                ],
+                vec![
+                    ("#ls", "launch_state"),
+                    ("#by", "launch_retry_by"),
+                    ("#until", "launch_until"),
+                    ("#status", "status"),
+                ],
+            )
+            .await?;
+        // A lost answer reads as a retry this person already asked for: queueing one more job
+        // is harmless (one job at a time holds the launch, and each looks for the run first).
+        Ok(reopened
+            || matches!(
+                LaunchStore::launch(self, request_id).await?.and_then(|l| l.state),
+                Some(LaunchState::RetryRequested { by: b }) if b == by
+            ))
     }
 }
