@@ -150,18 +150,7 @@ impl LambdaRuntime {
         event: Value,
         timeout: Duration,
     ) -> Option<Outcome> {
-        let (tx, rx) = oneshot::channel();
-        self.inner
-            .waiting
-            .lock()
-            .unwrap()
-            .insert(request_id.to_owned(), tx);
-        self.inner
-            .queue
-            .lock()
-            .unwrap()
-            .push_back((request_id.to_owned(), event));
-        self.inner.ready.notify_waiters();
+        let rx = self.enqueue(request_id, event);
         tokio::time::timeout(timeout, rx)
             .await
             .ok()

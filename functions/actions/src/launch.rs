@@ -307,8 +307,8 @@ impl<S: LaunchStore, K: Pipelines, P: SlackPoster> Launcher<S, K, P> {
         Ok(run)
     }
 
-    /// Posts the outcome; if Slack fails, gives the lease back so Lambda's retry of this job
-    /// can announce at once.
+    /// Posts the outcome and notes it was told; if Slack fails, gives the lease back so
+    /// Lambda's retry of this job can announce at once.
     async fn tell_channel(&self, job: &LaunchJob, message: &Value) -> Result<(), LaunchError> {
         if let Err(e) = self
             .slack
@@ -324,6 +324,13 @@ impl<S: LaunchStore, K: Pipelines, P: SlackPoster> Launcher<S, K, P> {
             }
             return Err(e.into());
         }
+        if let Err(e) = self
+            .store
+            .mark_announced(&job.request_id, &job.job_id)
+            .await
+        {
+            tracing::warn!(request_id = %job.request_id, error = %e, "could not note the announcement");
+        }
         Ok(())
     }
 
@@ -336,13 +343,6 @@ impl<S: LaunchStore, K: Pipelines, P: SlackPoster> Launcher<S, K, P> {
         let link = run_link(&self.kubeflow_url, run_id);
         self.tell_channel(job, &msg::training_started(&link, run_id))
             .await?;
-        if let Err(e) = self
-            .store
-            .mark_announced(&job.request_id, &job.job_id)
-            .await
-        {
-            tracing::warn!(request_id = %job.request_id, error = %e, "could not note the announcement");
-        }
         // The approval message names its run. Best effort: response_url lasts 30 minutes.
         if job.origin == Origin::Approval
             && let (Some(url), Some(decision)) = (&job.response_url, &launch.request.decision)
@@ -369,13 +369,6 @@ impl<S: LaunchStore, K: Pipelines, P: SlackPoster> Launcher<S, K, P> {
     ) -> Result<LaunchOutcome, LaunchError> {
         self.tell_channel(job, &msg::launch_failed(&job.request_id, reason))
             .await?;
-        if let Err(e) = self
-            .store
-            .mark_announced(&job.request_id, &job.job_id)
-            .await
-        {
-            tracing::warn!(request_id = %job.request_id, error = %e, "could not note the announcement");
-        }
         Ok(LaunchOutcome::Failed {
             reason: reason.to_owned(),
         })

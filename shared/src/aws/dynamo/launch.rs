@@ -17,6 +17,7 @@ use super::decision::request_from;
 use super::{DynamoStore, Reader, StoreError, n, request_key, s};
 use crate::Timestamp;
 use crate::domain::ApprovalRequest;
+use aws_sdk_dynamodb::types::AttributeValue;
 use std::future::Future;
 
 /// Where a request's launch stands.
@@ -156,6 +157,35 @@ fn state_from(r: &Reader<'_>) -> Result<Option<LaunchState>, StoreError> {
 }
 
 impl DynamoStore {
+    /// Writes a launch's outcome (`started` or `failed`) if `owner` still holds the launch. True
+    /// also when this very owner had written it already: the SDK's retry after a lost answer.
+    async fn record_outcome(
+        &self,
+        request_id: &str,
+        owner: &str,
+        outcome: &'static str,
+        set: &str,
+        mut values: Vec<(&str, AttributeValue)>,
+        mut names: Vec<(&str, &str)>,
+    ) -> Result<bool, StoreError> {
+        values.extend([
+            (":outcome", s(outcome)),
+            (":launching", s("launching")),
+            (":owner", s(owner)),
+        ]);
+        names.extend([("#ls", "launch_state"), ("#owner", "launch_owner")]);
+        let written = self
+            .update_if(
+                request_key(request_id),
+                &format!("SET #ls = :outcome, {set}"),
+                "#ls = :launching AND #owner = :owner",
+                values,
+                names,
+            )
+            .await?;
+        Ok(written || self.already_recorded(request_id, owner, outcome).await?)
+    }
+
     /// After a conditional write failed: did this very owner already write this outcome?
     async fn already_recorded(
         &self,
@@ -242,33 +272,26 @@ impl LaunchStore for DynamoStore {
         run_state: &str,
         now: Timestamp,
     ) -> Result<bool, StoreError> {
-        let written = self
-            .update_if(
-                request_key(request_id),
-                "SET #ls = :started, #run = :run, #version = :version, #rs = :rs, #at = :now \
-                 REMOVE #reason",
-                "#ls = :launching AND #owner = :owner",
-                vec![
-                    (":started", s("started")),
-                    (":launching", s("launching")),
-                    (":owner", s(owner)),
-                    (":run", s(run_id)),
-                    (":version", s(pipeline_version_id)),
-                    (":rs", s(run_state)),
-                    (":now", n(now.secs())),
-                ],
-                vec![
-                    ("#ls", "launch_state"),
-                    ("#owner", "launch_owner"),
-                    ("#run", "run_id"),
-                    ("#version", "run_version"),
-                    ("#rs", "run_state"),
-                    ("#at", "launched_at"),
-                    ("#reason", "launch_reason"),
-                ],
-            )
-            .await?;
-        Ok(written || self.already_recorded(request_id, owner, "started").await?)
+        self.record_outcome(
+            request_id,
+            owner,
+            "started",
+            "#run = :run, #version = :version, #rs = :rs, #at = :now REMOVE #reason",
+            vec![
+                (":run", s(run_id)),
+                (":version", s(pipeline_version_id)),
+                (":rs", s(run_state)),
+                (":now", n(now.secs())),
+            ],
+            vec![
+                ("#run", "run_id"),
+                ("#version", "run_version"),
+                ("#rs", "run_state"),
+                ("#at", "launched_at"),
+                ("#reason", "launch_reason"),
+            ],
+        )
+        .await
     }
 
     async fn record_failed(
@@ -279,29 +302,23 @@ impl LaunchStore for DynamoStore {
         attempts: u32,
         now: Timestamp,
     ) -> Result<bool, StoreError> {
-        let written = self
-            .update_if(
-                request_key(request_id),
-                "SET #ls = :failed, #reason = :reason, #attempts = :attempts, #at = :now",
-                "#ls = :launching AND #owner = :owner",
-                vec![
-                    (":failed", s("failed")),
-                    (":launching", s("launching")),
-                    (":owner", s(owner)),
-                    (":reason", s(reason)),
-                    (":attempts", n(attempts)),
-                    (":now", n(now.secs())),
-                ],
-                vec![
-                    ("#ls", "launch_state"),
-                    ("#owner", "launch_owner"),
-                    ("#reason", "launch_reason"),
-                    ("#attempts", "launch_attempts"),
-                    ("#at", "launched_at"),
-                ],
-            )
-            .await?;
-        Ok(written || self.already_recorded(request_id, owner, "failed").await?)
+        self.record_outcome(
+            request_id,
+            owner,
+            "failed",
+            "#reason = :reason, #attempts = :attempts, #at = :now",
+            vec![
+                (":reason", s(reason)),
+                (":attempts", n(attempts)),
+                (":now", n(now.secs())),
+            ],
+            vec![
+                ("#reason", "launch_reason"),
+                ("#attempts", "launch_attempts"),
+                ("#at", "launched_at"),
+            ],
+        )
+        .await
     }
 
     async fn take_announcement(
