@@ -6,10 +6,13 @@
 //!   receives and answers 429, 500 or slowly on demand.
 //! - [`runtime`]: a stand-in for the Lambda Runtime API, to drive the real function binaries.
 //! - [`events`]: events in their real JSON shapes.
+//! - [`dynamo_proxy`]: a proxy in front of moto's DynamoDB that loses answers, throttles or
+//!   fails on demand.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod console;
+pub mod dynamo_proxy;
 pub mod events;
 pub mod fake_s3;
 pub mod function_url;
