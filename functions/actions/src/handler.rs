@@ -7,7 +7,7 @@
 
 use ct_shared::Timestamp;
 use ct_shared::aws::SdkConfig;
-use ct_shared::aws::dynamo::{DecisionStore, DynamoStore, StoreError};
+use ct_shared::aws::dynamo::{DecisionStore, DynamoStore, Patience, StoreError};
 use ct_shared::config::ActionsConfig;
 use ct_shared::domain::{ApprovalRequest, Choice, Decision, Standing};
 use ct_shared::slack::interaction::{self, Click};
@@ -21,6 +21,9 @@ use serde_json::{Value, json};
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 /// Attempts at recording a decision when a dataset's trained count moved meanwhile.
 const DECIDE_ATTEMPTS: usize = 3;
+/// The most the state store may take for one click, retries included. Slack wants the answer
+/// within 3 s; the notifications take at most 1 s after this (`RetryPolicy::INTERACTIVE`).
+pub const DECIDE_BUDGET: std::time::Duration = std::time::Duration::from_millis(1700);
 
 /// actions' dependencies, built once at cold start.
 pub struct Actions<S, P> {
@@ -38,7 +41,11 @@ impl LiveActions {
         sdk: &SdkConfig,
     ) -> Result<Self, ct_shared::slack::client::HttpError> {
         Ok(Actions {
-            store: DynamoStore::new(sdk, config.common.state_table.clone()),
+            store: DynamoStore::with_patience(
+                sdk,
+                config.common.state_table.clone(),
+                Patience::INTERACTIVE,
+            ),
             slack: SlackClient::new()?,
             config,
         })
@@ -122,7 +129,15 @@ impl<S: DecisionStore, P: SlackPoster> Actions<S, P> {
                 return refuse(StatusCode::BAD_REQUEST, &e.to_string());
             }
         };
-        match self.decide(&click, now).await {
+        let decided = tokio::time::timeout(DECIDE_BUDGET, self.decide(&click, now))
+            .await
+            .unwrap_or_else(|_| {
+                Err(StoreError::Dynamo {
+                    op: "decide",
+                    reason: format!("no answer within {DECIDE_BUDGET:?}"),
+                })
+            });
+        match decided {
             Ok(Some((request, verdict))) => {
                 self.notify(&click, &request, &verdict).await;
                 ok()
@@ -148,6 +163,7 @@ impl<S: DecisionStore, P: SlackPoster> Actions<S, P> {
         click: &Click,
         now: Timestamp,
     ) -> Result<Option<(ApprovalRequest, Verdict)>, StoreError> {
+        let identity = click.identity(&ct_shared::domain::new_request_id());
         for _ in 0..DECIDE_ATTEMPTS {
             let Some(request) = self.store.request(&click.request_id).await? else {
                 return Ok(None);
@@ -169,7 +185,11 @@ impl<S: DecisionStore, P: SlackPoster> Actions<S, P> {
                 Choice::Train => self.store.datasets(&names).await?,
                 Choice::Nope => Default::default(),
             };
-            if self.store.decide(&request, &decision, &trained_now).await? {
+            if self
+                .store
+                .decide(&request, &decision, &trained_now, &identity)
+                .await?
+            {
                 tracing::info!(
                     request_id = %request.id,
                     decision = decision.choice.as_str(),
