@@ -76,7 +76,8 @@ pub struct Call {
 
 #[derive(Default)]
 struct State {
-    plan: HashMap<String, VecDeque<Fault>>,
+    /// Per operation, how its next calls go: `None` passes, `Some` fails.
+    plan: HashMap<String, VecDeque<Option<Fault>>>,
     calls: Vec<Call>,
 }
 
@@ -148,7 +149,7 @@ async fn serve(
         .map(|(_, op)| op.to_owned());
     let fault = op.as_ref().and_then(|op| {
         let mut state = inner.state.lock().unwrap();
-        let fault = state.plan.get_mut(op).and_then(VecDeque::pop_front);
+        let fault = state.plan.get_mut(op).and_then(VecDeque::pop_front).flatten();
         state.calls.push(Call {
             op: op.clone(),
             fault,
@@ -210,12 +211,26 @@ impl DynamoProxy {
     /// The next `n` calls of `op` (e.g. `"UpdateItem"`) fail with `fault`, after any already
     /// planned for it.
     pub fn fail_next(&self, op: &str, fault: Fault, n: usize) {
+        self.fail_after(op, 0, fault, n);
+    }
+
+    /// Lets the next `pass` calls of `op` through, then fails `n` with `fault` (seek's lease
+    /// and mark-posted are both `UpdateItem`: the second is `fail_after("UpdateItem", 1, ..)`).
+    pub fn fail_after(&self, op: &str, pass: usize, fault: Fault, n: usize) {
+        let mut state = self.inner.state.lock().unwrap();
+        let plan = state.plan.entry(op.to_owned()).or_default();
+        plan.extend(std::iter::repeat_n(None, pass));
+        plan.extend(std::iter::repeat_n(Some(fault), n));
+    }
+
+    /// Plans a whole schedule for `op`: `None` passes a call, `Some` fails it.
+    pub fn plan(&self, op: &str, schedule: impl IntoIterator<Item = Option<Fault>>) {
         let mut state = self.inner.state.lock().unwrap();
         state
             .plan
             .entry(op.to_owned())
             .or_default()
-            .extend(std::iter::repeat_n(fault, n));
+            .extend(schedule);
     }
 
     /// Forgets any faults still planned.
