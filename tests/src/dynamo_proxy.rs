@@ -149,7 +149,11 @@ async fn serve(
         .map(|(_, op)| op.to_owned());
     let fault = op.as_ref().and_then(|op| {
         let mut state = inner.state.lock().unwrap();
-        let fault = state.plan.get_mut(op).and_then(VecDeque::pop_front).flatten();
+        let fault = state
+            .plan
+            .get_mut(op)
+            .and_then(VecDeque::pop_front)
+            .flatten();
         state.calls.push(Call {
             op: op.clone(),
             fault,

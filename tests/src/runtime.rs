@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{Notify, oneshot};
 
-type Outcome = Result<Value, Value>;
+pub type Outcome = Result<Value, Value>;
 
 #[derive(Default)]
 struct Inner {
@@ -217,4 +217,32 @@ pub fn spawn(name: &str, env: &[(String, String)]) -> tokio::process::Child {
         .kill_on_drop(true)
         .spawn()
         .expect("spawn function binary")
+}
+
+/// A function binary running behind its own Runtime API stand-in, with the Lambda environment
+/// pointed at moto plus `extra`.
+pub struct Function {
+    pub runtime: LambdaRuntime,
+    _child: tokio::process::Child,
+}
+
+impl Function {
+    pub async fn start(name: &str, extra: Vec<(String, String)>) -> Self {
+        let runtime = LambdaRuntime::start().await;
+        let mut env = lambda_env(name, Some(&runtime.api), crate::moto::url());
+        env.extend(extra);
+        let child = spawn(name, &env);
+        Self {
+            runtime,
+            _child: child,
+        }
+    }
+
+    /// One invocation; panics if the function does not answer within 90 s.
+    pub async fn invoke(&self, request_id: &str, event: Value) -> Outcome {
+        self.runtime
+            .invoke(request_id, event, Duration::from_secs(90))
+            .await
+            .expect("the function answered")
+    }
 }

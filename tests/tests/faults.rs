@@ -10,43 +10,26 @@
 use harness::World;
 use harness::dynamo_proxy::{DynamoProxy, Fault};
 use harness::events::scheduled_event;
-use harness::runtime::{LambdaRuntime, lambda_env, spawn};
+use harness::runtime::Function;
 use harness::slack_events::{SIGNING_SECRET, block_actions, form, signed_event};
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
 const WEEK: &str = "2026-11-24T00:00:00Z";
 
-/// A function binary running behind its own Runtime API stand-in.
-struct Running {
-    runtime: LambdaRuntime,
-    _child: tokio::process::Child,
-}
+/// A function binary whose DynamoDB calls go through `proxy`.
+struct Running;
 
 impl Running {
-    async fn start(name: &str, extra: Vec<(String, String)>, proxy: &DynamoProxy) -> Self {
-        let runtime = LambdaRuntime::start().await;
-        let mut env = lambda_env(name, Some(&runtime.api), harness::moto::url());
-        env.extend(extra);
-        env.push(proxy.env());
-        let child = spawn(name, &env);
-        Self {
-            runtime,
-            _child: child,
-        }
-    }
-
-    async fn invoke(&self, request_id: &str, event: Value) -> Result<Value, Value> {
-        self.runtime
-            .invoke(request_id, event, Duration::from_secs(90))
-            .await
-            .expect("the function answered")
+    async fn start(name: &str, mut extra: Vec<(String, String)>, proxy: &DynamoProxy) -> Function {
+        extra.push(proxy.env());
+        Function::start(name, extra).await
     }
 }
 
 /// Delivers the weekly event as Lambda does: the same request id again after an error, up to
 /// three times. Returns every outcome.
-async fn deliver(seek: &Running, request_id: &str) -> Vec<Result<Value, Value>> {
+async fn deliver(seek: &Function, request_id: &str) -> Vec<Result<Value, Value>> {
     let mut outcomes = Vec::new();
     for _ in 0..3 {
         let outcome = seek.invoke(request_id, scheduled_event(WEEK)).await;
@@ -65,11 +48,20 @@ async fn seek_survives(op: &str, pass: usize, fault: Fault, n: usize) -> Vec<Res
     let w = World::new().await;
     w.put("train/embedding/", 0, 120).await;
     let proxy = DynamoProxy::in_front_of_moto().await;
-    let seek = Running::start("seek", w.seek_env("embedding=train/embedding/", 100), &proxy).await;
+    let seek = Running::start(
+        "seek",
+        w.seek_env("embedding=train/embedding/", 100),
+        &proxy,
+    )
+    .await;
     proxy.fail_after(op, pass, fault, n);
     let outcomes = deliver(&seek, "delivery-1").await;
     let case = format!("{op} #{} {fault:?} x{n}", pass + 1);
-    assert_eq!(proxy.injected(), n, "{case}: the faults were not all injected");
+    assert_eq!(
+        proxy.injected(),
+        n,
+        "{case}: the faults were not all injected"
+    );
     let last = outcomes.last().unwrap().clone();
     let last = last.unwrap_or_else(|e| panic!("{case}: still failing after retries: {e}"));
     assert_eq!(last["result"], "posted", "{case}: {last}");
@@ -134,11 +126,14 @@ async fn seek_names_the_operation_and_lambdas_retry_completes_the_window() {
     let outcomes = seek_survives("TransactWriteItems", 0, Fault::CommitThenLose, 6).await;
     assert_eq!(outcomes.len(), 1, "{outcomes:?}");
     let counted = outcomes[0].clone().unwrap()["counted"].clone();
-    assert_eq!(counted[0]["objects"], 120, "counted by this delivery: {counted}");
+    assert_eq!(
+        counted[0]["objects"], 120,
+        "counted by this delivery: {counted}"
+    );
 }
 
 /// A world with this week's request posted, and the actions binary behind the proxy.
-async fn asked() -> (World, DynamoProxy, Running, String) {
+async fn asked() -> (World, DynamoProxy, Function, String) {
     let w = World::new().await;
     w.put("train/embedding/", 0, 150).await;
     let id = w.weekly_seek(WEEK).await.request_id.unwrap();
@@ -150,7 +145,7 @@ async fn asked() -> (World, DynamoProxy, Running, String) {
 
 /// ann presses Train! (`press` is Slack's `action_ts`); returns the HTTP status and how long
 /// actions took to answer.
-async fn press(actions: &Running, w: &World, id: &str, press: &str) -> (u64, Duration) {
+async fn press(actions: &Function, w: &World, id: &str, press: &str) -> (u64, Duration) {
     let mut payload = block_actions("train", id, ("U0ANN", "ann"), &w.slack.response_url("m"));
     payload["actions"][0]["action_ts"] = press.into();
     let event = signed_event(
@@ -185,7 +180,9 @@ async fn assert_approved_by_ann(w: &World, id: &str, case: &str) {
     );
     assert_eq!(kubeflow_notices(w), 1, "{case}");
     assert_eq!(
-        w.string(&format!("request#{id}"), "status").await.as_deref(),
+        w.string(&format!("request#{id}"), "status")
+            .await
+            .as_deref(),
         Some("approved"),
         "{case}"
     );
@@ -236,9 +233,14 @@ async fn a_throttled_store_answers_503_within_3_seconds_and_decides_nothing() {
         let (status, took) = press(&actions, &w, &id, "1795892640.000200").await;
         assert_eq!(status, 503, "{fault:?}");
         assert!(took < Duration::from_secs(3), "{fault:?}: took {took:?}");
-        assert!(w.slack.received().is_empty(), "{fault:?}: nothing half-done");
+        assert!(
+            w.slack.received().is_empty(),
+            "{fault:?}: nothing half-done"
+        );
         assert_eq!(
-            w.string(&format!("request#{id}"), "status").await.as_deref(),
+            w.string(&format!("request#{id}"), "status")
+                .await
+                .as_deref(),
             Some("pending")
         );
         assert_eq!(w.number("dataset#embedding", "trained").await, Some(0));
