@@ -8,10 +8,13 @@
 //! - [`invoke`]: a stand-in for the Lambda Invoke API that hands events to a runtime stand-in.
 //! - [`kfp`]: a stand-in for the Kubeflow Pipelines REST API that records runs and fails on demand.
 //! - [`events`]: events in their real JSON shapes.
+//! - [`dynamo_proxy`]: a proxy in front of moto's DynamoDB that loses answers, throttles or
+//!   fails on demand.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod console;
+pub mod dynamo_proxy;
 pub mod events;
 pub mod fake_s3;
 pub mod function_url;

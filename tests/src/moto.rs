@@ -71,6 +71,11 @@ pub async fn sdk() -> aws_config::SdkConfig {
     if std::net::TcpStream::connect(url.trim_start_matches("http://")).is_err() {
         panic!("moto server at {url} is not answering: {HOW_TO}");
     }
+    sdk_at(url).await
+}
+
+/// SDK configuration for an endpoint in front of moto (the fault-injecting proxy).
+pub async fn sdk_at(url: &str) -> aws_config::SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
         .region(aws_config::Region::new("us-east-1"))
         .endpoint_url(url)

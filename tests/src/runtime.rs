@@ -245,3 +245,35 @@ pub fn logs(child: &mut tokio::process::Child) -> Arc<Mutex<Vec<String>>> {
     }
     lines
 }
+
+/// A function binary running behind its own Runtime API stand-in, with the Lambda environment
+/// pointed at moto plus `extra`.
+pub struct Function {
+    pub runtime: LambdaRuntime,
+    /// What the function printed (its pipes are kept drained, so it never blocks on them).
+    pub logs: Arc<Mutex<Vec<String>>>,
+    _child: tokio::process::Child,
+}
+
+impl Function {
+    pub async fn start(name: &str, extra: Vec<(String, String)>) -> Self {
+        let runtime = LambdaRuntime::start().await;
+        let mut env = lambda_env(name, Some(&runtime.api), crate::moto::url());
+        env.extend(extra);
+        let mut child = spawn(name, &env);
+        let logs = logs(&mut child);
+        Self {
+            runtime,
+            logs,
+            _child: child,
+        }
+    }
+
+    /// One invocation; panics if the function does not answer within 90 s.
+    pub async fn invoke(&self, request_id: &str, event: Value) -> Outcome {
+        self.runtime
+            .invoke(request_id, event, Duration::from_secs(90))
+            .await
+            .expect("the function answered")
+    }
+}

@@ -831,7 +831,7 @@ async fn status_before_and_after_an_approval() {
     };
     assert!(
         store
-            .decide(&request, &decision, &trained_now)
+            .decide(&request, &decision, &trained_now, "test-click")
             .await
             .unwrap()
     );

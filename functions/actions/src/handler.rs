@@ -7,7 +7,9 @@
 
 use ct_shared::Timestamp;
 use ct_shared::aws::SdkConfig;
-use ct_shared::aws::dynamo::{DecisionStore, DynamoStore, LaunchState, LaunchStore, StoreError};
+use ct_shared::aws::dynamo::{
+    DecisionStore, DynamoStore, Launch, LaunchState, LaunchStore, Patience, StoreError,
+};
 use ct_shared::aws::invoke::{AsyncInvoker, LambdaInvoker};
 use ct_shared::config::ActionsConfig;
 use ct_shared::domain::{ApprovalRequest, Choice, Decision, Standing};
@@ -22,6 +24,9 @@ use serde_json::{Value, json};
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 /// Attempts at recording a decision when a dataset's trained count moved meanwhile.
 const DECIDE_ATTEMPTS: usize = 3;
+/// The most the state store may take for one click, retries included. Slack wants the answer
+/// within 3 s; the notifications take at most 1 s after this (`RetryPolicy::INTERACTIVE`).
+pub const DECIDE_BUDGET: std::time::Duration = std::time::Duration::from_millis(1700);
 
 pub mod launch;
 
@@ -49,7 +54,11 @@ impl LiveActions {
             _ => None,
         };
         Ok(Actions {
-            store: DynamoStore::new(sdk, config.common.state_table.clone()),
+            store: DynamoStore::with_patience(
+                sdk,
+                config.common.state_table.clone(),
+                Patience::INTERACTIVE,
+            ),
             slack: SlackClient::new()?,
             launches,
             config,
@@ -135,7 +144,15 @@ impl<S: DecisionStore + LaunchStore, P: SlackPoster, Q: AsyncInvoker> Actions<S,
                 return refuse(StatusCode::BAD_REQUEST, &e.to_string());
             }
         };
-        match self.decide(&click, now).await {
+        let decided = tokio::time::timeout(DECIDE_BUDGET, self.decide(&click, now))
+            .await
+            .unwrap_or_else(|_| {
+                Err(StoreError::Dynamo {
+                    op: "decide",
+                    reason: format!("no answer within {DECIDE_BUDGET:?}"),
+                })
+            });
+        match decided {
             Ok(Some((request, verdict))) => {
                 self.notify(&click, &request, &verdict).await;
                 ok()
@@ -161,6 +178,7 @@ impl<S: DecisionStore + LaunchStore, P: SlackPoster, Q: AsyncInvoker> Actions<S,
         click: &Click,
         now: Timestamp,
     ) -> Result<Option<(ApprovalRequest, Verdict)>, StoreError> {
+        let identity = click.identity(&ct_shared::domain::new_request_id());
         for _ in 0..DECIDE_ATTEMPTS {
             let Some(request) = self.store.request(&click.request_id).await? else {
                 return Ok(None);
@@ -182,7 +200,11 @@ impl<S: DecisionStore + LaunchStore, P: SlackPoster, Q: AsyncInvoker> Actions<S,
                 Choice::Train => self.store.datasets(&names).await?,
                 Choice::Nope => Default::default(),
             };
-            if self.store.decide(&request, &decision, &trained_now).await? {
+            if self
+                .store
+                .decide(&request, &decision, &trained_now, &identity)
+                .await?
+            {
                 tracing::info!(
                     request_id = %request.id,
                     decision = decision.choice.as_str(),
@@ -268,53 +290,58 @@ impl<S: DecisionStore + LaunchStore, P: SlackPoster, Q: AsyncInvoker> Actions<S,
             return refuse(StatusCode::CONFLICT, "launching runs is not configured");
         };
         let id = &retry.request_id;
-        let reopened = match self.store.request_retry(id, &retry.by.id, now).await {
-            Ok(reopened) => reopened,
-            Err(e) => {
-                tracing::error!(error = %e, request_id = %id, "could not record the retry");
-                return refuse(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "state store unavailable; try again",
-                );
-            }
+        let unavailable = |e: StoreError, what: &str| {
+            tracing::error!(error = %e, request_id = %id, "{what}");
+            refuse(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "state store unavailable; try again",
+            )
         };
-        let answer = if reopened {
-            let job = LaunchJob::new(
-                id,
-                Origin::Retry {
-                    by: retry.by.id.clone(),
-                },
-                None,
-            );
-            if let Err(e) = queue.invoke_async(&job.to_event()).await {
-                tracing::error!(request_id = %id, error = %e, "could not queue the retried launch");
-                return refuse(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "could not queue the launch; try again",
-                );
+        // Read first, as a decision does: a launch that started or is under way needs no job,
+        // and the conditional write below then only ever races a concurrent press.
+        let launch = match self.store.launch(id).await {
+            Ok(Some(l)) => l,
+            Ok(None) => return refuse(StatusCode::NOT_FOUND, "unknown approval request"),
+            Err(e) => return unavailable(e, "could not read the launch"),
+        };
+        let mut why = self.retry_not_needed(&launch, now);
+        if why.is_none() {
+            match self.store.request_retry(id, &retry.by.id, now).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    why = Some(match self.store.launch(id).await {
+                        Ok(Some(l)) => self
+                            .retry_not_needed(&l, now)
+                            .unwrap_or_else(|| "The training run is being started already.".into()),
+                        Ok(None) => {
+                            return refuse(StatusCode::NOT_FOUND, "unknown approval request");
+                        }
+                        Err(e) => return unavailable(e, "could not read the launch"),
+                    })
+                }
+                Err(e) => return unavailable(e, "could not record the retry"),
             }
-            tracing::info!(request_id = %id, user_id = %retry.by.id, job_id = %job.job_id, "launch retried");
-            launch_msg::retrying(&retry.by.id)
-        } else {
-            let why = match self.store.launch(id).await {
-                Ok(None) => return refuse(StatusCode::NOT_FOUND, "unknown approval request"),
-                Ok(Some(l)) => match l.state {
-                    Some(LaunchState::Started { run_id, .. }) => format!(
-                        "Training already started: <{}|run {run_id}>",
-                        ct_shared::kfp::run_link(&self.config.kubeflow_url, &run_id)
-                    ),
-                    _ if !l.approved => "This request is not approved.".to_owned(),
-                    _ => "The training run is being started already.".to_owned(),
-                },
-                Err(e) => {
-                    tracing::error!(error = %e, request_id = %id, "could not read the launch");
+        }
+        let answer = match why {
+            Some(why) => launch_msg::retry_not_needed(&why),
+            None => {
+                let job = LaunchJob::new(
+                    id,
+                    Origin::Retry {
+                        by: retry.by.id.clone(),
+                    },
+                    None,
+                );
+                if let Err(e) = queue.invoke_async(&job.to_event()).await {
+                    tracing::error!(request_id = %id, error = %e, "could not queue the retried launch");
                     return refuse(
                         StatusCode::SERVICE_UNAVAILABLE,
-                        "state store unavailable; try again",
+                        "could not queue the launch; try again",
                     );
                 }
-            };
-            launch_msg::retry_not_needed(&why)
+                tracing::info!(request_id = %id, user_id = %retry.by.id, job_id = %job.job_id, "launch retried");
+                launch_msg::retrying(&retry.by.id)
+            }
         };
         if let Some(url) = &retry.response_url
             && let Err(e) = self
@@ -325,6 +352,23 @@ impl<S: DecisionStore + LaunchStore, P: SlackPoster, Q: AsyncInvoker> Actions<S,
             tracing::warn!(request_id = %id, error = %e, "could not answer the retry");
         }
         ok()
+    }
+
+    /// Why a Retry press needs no new launch job, if it does not.
+    fn retry_not_needed(&self, launch: &Launch, now: Timestamp) -> Option<String> {
+        match &launch.state {
+            _ if !launch.approved => Some("This request is not approved.".into()),
+            Some(LaunchState::Started { run_id, .. }) => Some(format!(
+                "Training already started: <{}|run {run_id}>",
+                ct_shared::kfp::run_link(&self.config.kubeflow_url, run_id)
+            )),
+            Some(LaunchState::Launching { until, .. }) if *until >= now => {
+                Some("The training run is being started already.".into())
+            }
+            // Failed, never queued, a job that vanished, or a retry whose job may not have been
+            // queued: one more job is harmless (one job at a time holds the launch).
+            _ => None,
+        }
     }
 }
 

@@ -7,7 +7,7 @@
 use ct_shared::Timestamp;
 use ct_shared::aws::SdkConfig;
 use ct_shared::aws::dynamo::{
-    DynamoStore, Preparation, Prepared, SeekStore, StoreError, Window, WindowState,
+    DynamoStore, Patience, Preparation, Prepared, SeekStore, StoreError, Window, WindowState,
 };
 use ct_shared::aws::s3::{CountError, ObjectCounter, S3Counter, Tally};
 use ct_shared::config::SeekConfig;
@@ -155,7 +155,11 @@ impl LiveSeeker {
     ) -> Result<Self, ct_shared::slack::client::HttpError> {
         Ok(Seeker {
             counter: S3Counter::new(sdk),
-            store: DynamoStore::new(sdk, config.common.state_table.clone()),
+            store: DynamoStore::with_patience(
+                sdk,
+                config.common.state_table.clone(),
+                Patience::PATIENT,
+            ),
             slack: SlackClient::new()?,
             config,
         })
@@ -185,6 +189,7 @@ impl<C: ObjectCounter, S: SeekStore, P: SlackPoster> Seeker<C, S, P> {
     async fn prepare(
         &self,
         key: &str,
+        invocation_id: &str,
         now: Timestamp,
     ) -> Result<(Window, Vec<Counted>), SeekError> {
         let names: Vec<String> = self
@@ -237,6 +242,7 @@ impl<C: ObjectCounter, S: SeekStore, P: SlackPoster> Seeker<C, S, P> {
                 message,
                 request,
                 previous_request,
+                writer: invocation_id.to_owned(),
             };
             match self.store.prepare(&prep).await? {
                 Prepared::Created(w) => return Ok((w, seen)),
@@ -260,7 +266,7 @@ impl<C: ObjectCounter, S: SeekStore, P: SlackPoster> Seeker<C, S, P> {
         now: Timestamp,
     ) -> Result<Outcome, SeekError> {
         let key = trigger.window(invocation_id);
-        let (window, counted) = self.prepare(&key, now).await?;
+        let (window, counted) = self.prepare(&key, invocation_id, now).await?;
         let outcome = |result| Outcome {
             window: key.clone(),
             result,
@@ -275,6 +281,11 @@ impl<C: ObjectCounter, S: SeekStore, P: SlackPoster> Seeker<C, S, P> {
             counted: counted.clone(),
         };
         if window.state == WindowState::Posted {
+            // A retry of the delivery that posted it (its answer was lost) answers as it did.
+            if window.posted_by.as_deref() == Some(invocation_id) {
+                tracing::info!(window = %key, "this delivery posted the window already");
+                return Ok(outcome(Delivery::Posted));
+            }
             tracing::info!(window = %key, "window already posted; nothing to do");
             return Ok(outcome(Delivery::Duplicate));
         }
@@ -283,8 +294,14 @@ impl<C: ObjectCounter, S: SeekStore, P: SlackPoster> Seeker<C, S, P> {
             .lease(&key, invocation_id, now, now.plus_secs(LEASE_SECS))
             .await?
         {
-            let state = self.store.window(&key).await?.map(|w| w.state);
-            if state == Some(WindowState::Posted) {
+            let now_stored = self.store.window(&key).await?;
+            if let Some(w) = &now_stored
+                && w.state == WindowState::Posted
+                && w.posted_by.as_deref() == Some(invocation_id)
+            {
+                return Ok(outcome(Delivery::Posted));
+            }
+            if now_stored.map(|w| w.state) == Some(WindowState::Posted) {
                 tracing::info!(window = %key, "another delivery posted this window");
                 return Ok(outcome(Delivery::Duplicate));
             }

@@ -13,6 +13,25 @@ pub struct Click {
     pub request_id: String,
     pub by: Person,
     pub response_url: Option<String>,
+    /// Slack's `action_ts` for this click (per button press), when sent.
+    pub action_ts: Option<String>,
+    /// Slack's `trigger_id` for this interaction, when sent.
+    pub trigger_id: Option<String>,
+}
+
+impl Click {
+    /// This click's identity, recorded with the decision it makes: the user and the moment
+    /// Slack stamped the press (`action_ts`, else the interaction's `trigger_id`). The user
+    /// alone is not enough: ann clicking twice is two attempts, and only the first decides;
+    /// the second must hear "already approved", not be mistaken for the first. A redelivery of
+    /// the same press carries the same identity. Without either stamp, `fallback` (unique per
+    /// handling) still lets this handling recognise its own write.
+    pub fn identity(&self, fallback: &str) -> String {
+        match self.action_ts.as_deref().or(self.trigger_id.as_deref()) {
+            Some(stamp) => format!("{}@{stamp}", self.by.id),
+            None => format!("{}@{fallback}", self.by.id),
+        }
+    }
 }
 
 /// A click on a failed launch's Retry button.
@@ -90,6 +109,8 @@ impl From<User> for Person {
 struct Action {
     #[serde(default)]
     value: Option<String>,
+    #[serde(default)]
+    action_ts: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -99,6 +120,11 @@ struct Body {
     actions: Vec<Action>,
     #[serde(default)]
     response_url: Option<String>,
+    /// `interactive_message` puts it here; `block_actions` on the action.
+    #[serde(default)]
+    action_ts: Option<String>,
+    #[serde(default)]
+    trigger_id: Option<String>,
 }
 
 /// Decodes an `application/x-www-form-urlencoded` body's `payload` field into a [`Click`].
@@ -132,8 +158,11 @@ pub fn parse_payload(payload: &str) -> Result<Interaction, PayloadError> {
     // Both shapes carry `user`, `actions[].value` and `response_url` in the same places.
     let body: Body = serde_json::from_value(value)
         .map_err(|e| PayloadError::Malformed(format!("fields ({})", short(&e.to_string()))))?;
-    let value = match body.actions.as_slice() {
-        [one] => one.value.as_deref().ok_or(PayloadError::UnknownButton)?,
+    let (value, action_ts) = match body.actions.as_slice() {
+        [one] => (
+            one.value.as_deref().ok_or(PayloadError::UnknownButton)?,
+            one.action_ts.clone(),
+        ),
         [] => return Err(PayloadError::Malformed("actions".into())),
         _ => return Err(PayloadError::UnknownButton),
     };
@@ -146,6 +175,8 @@ pub fn parse_payload(payload: &str) -> Result<Interaction, PayloadError> {
             request_id,
             by,
             response_url,
+            action_ts: action_ts.or(body.action_ts).filter(|t| !t.is_empty()),
+            trigger_id: body.trigger_id.filter(|t| !t.is_empty()),
         }),
         None => Interaction::RetryLaunch(RetryClick {
             request_id,
@@ -203,6 +234,7 @@ mod tests {
             "callback_id": "ct-trigger",
             "user": {"id": "U9", "name": "bob"},
             "actions": [{"name": "nope", "type": "button", "value": "nope:r-1"}],
+            "action_ts": "1.5",
             "response_url": "https://hooks.slack.com/actions/T1/2/y"
         });
         let click = parse_form(&form(&p)).unwrap();
@@ -211,6 +243,34 @@ mod tests {
             (Choice::Nope, "r-1")
         );
         assert_eq!(click.by.name, "bob");
+        assert_eq!(click.identity("x"), "U9@1.5");
+    }
+
+    #[test]
+    fn a_click_is_its_user_and_its_press() {
+        let press = |ts: &str, trigger: Option<&str>| {
+            let mut p = json!({
+                "type": "block_actions",
+                "user": {"id": "U1", "username": "ann"},
+                "actions": [{"value": "train:r1", "action_ts": ts}],
+            });
+            if let Some(t) = trigger {
+                p["trigger_id"] = json!(t);
+            }
+            parse_form(&form(&p)).unwrap()
+        };
+        let first = press("100.1", Some("t1"));
+        assert_eq!(first.identity("fallback"), "U1@100.1");
+        assert_eq!(
+            first.identity("a"),
+            press("100.1", Some("t1")).identity("b")
+        );
+        assert_ne!(
+            first.identity("a"),
+            press("100.2", Some("t2")).identity("a")
+        );
+        assert_eq!(press("", Some("t9")).identity("f"), "U1@t9");
+        assert_eq!(press("", None).identity("f"), "U1@f");
     }
 
     #[test]

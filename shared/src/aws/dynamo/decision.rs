@@ -2,7 +2,7 @@
 //! status view's `last_decision`), and the trained counts it moves.
 
 use super::{
-    DatasetState, DynamoStore, Item, KEY, LAST_DECISION, LATEST, Reader, StoreError, build,
+    DatasetState, DynamoStore, Item, KEY, LAST_DECISION, LATEST, Mine, Reader, StoreError, build,
     dataset_key, key, n, request_key, s,
 };
 use crate::Timestamp;
@@ -25,13 +25,21 @@ pub trait DecisionStore: Send + Sync {
     /// Records the decision atomically, if the request is still pending and still the newest,
     /// and (on Train) the trained counts are still what `trained_now` says. False: something
     /// changed; read again.
+    ///
+    /// `click` identifies this attempt (see `Click::identity`); it is stored with the decision,
+    /// so a retry whose first attempt committed unheard is recognised as this click's own
+    /// decision (true), not someone else's.
     fn decide(
         &self,
         request: &ApprovalRequest,
         decision: &Decision,
         trained_now: &HashMap<String, DatasetState>,
+        click: &str,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
+
+/// The request item's attribute naming the click that decided it.
+const DECIDED_BY_CLICK: &str = "decided_by_click";
 
 pub(super) fn request_from(item: &Item) -> Result<ApprovalRequest, StoreError> {
     let r = Reader { item };
@@ -87,6 +95,7 @@ impl DecisionStore for DynamoStore {
         request: &ApprovalRequest,
         decision: &Decision,
         trained_now: &HashMap<String, DatasetState>,
+        click: &str,
     ) -> Result<bool, StoreError> {
         let decision_json = serde_json::to_string(decision).unwrap_or_default();
         let status = match decision.choice {
@@ -99,10 +108,14 @@ impl DecisionStore for DynamoStore {
                     Update::builder()
                         .table_name(&self.table)
                         .set_key(Some(key(request_key(&request.id))))
-                        .update_expression("SET #status = :status, #decision = :decision")
+                        .update_expression(
+                            "SET #status = :status, #decision = :decision, #click = :click",
+                        )
                         .condition_expression("#status = :pending")
                         .expression_attribute_names("#status", "status")
                         .expression_attribute_names("#decision", "decision")
+                        .expression_attribute_names("#click", DECIDED_BY_CLICK)
+                        .expression_attribute_values(":click", s(click))
                         .expression_attribute_values(":status", s(status))
                         .expression_attribute_values(":pending", s("pending"))
                         .expression_attribute_values(":decision", s(decision_json.clone()))
@@ -182,7 +195,7 @@ impl DecisionStore for DynamoStore {
                 .build(),
         );
         let mut last = key(LAST_DECISION.to_owned());
-        last.insert("decision".into(), s(decision_json));
+        last.insert("decision".into(), s(decision_json.clone()));
         items.push(
             TransactWriteItem::builder()
                 .put(build(
@@ -193,6 +206,16 @@ impl DecisionStore for DynamoStore {
                 )?)
                 .build(),
         );
-        self.transact(items).await
+        let mine = Mine {
+            pk: request_key(&request.id),
+            attr: DECIDED_BY_CLICK,
+            writer: click,
+        };
+        let mut trained: Vec<(&String, u64)> =
+            trained_now.iter().map(|(k, d)| (k, d.trained)).collect();
+        trained.sort();
+        let seed = format!("decide {click} {decision_json} {trained:?}");
+        self.transact("record decision (TransactWriteItems)", items, mine, &seed)
+            .await
     }
 }

@@ -14,7 +14,7 @@
 //! very job already wrote counts as success.
 
 use super::decision::request_from;
-use super::{DynamoStore, Reader, StoreError, n, request_key, s};
+use super::{DynamoStore, Mine, Reader, StoreError, Update, n, request_key, s};
 use crate::Timestamp;
 use crate::domain::ApprovalRequest;
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -114,8 +114,9 @@ pub trait LaunchStore: Send + Sync {
         request_id: &str,
         owner: &str,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
-    /// Retry on an approved request whose launch failed, was never queued, or whose job vanished
-    /// (its lease ran out): false otherwise (it started, a job is working on it, not approved).
+    /// Retry on an approved request whose launch failed, was never queued, was asked to retry
+    /// already, or whose job vanished (its lease ran out): false otherwise (it started, a job is
+    /// working on it, or the request is not approved).
     fn request_retry(
         &self,
         request_id: &str,
@@ -157,50 +158,47 @@ fn state_from(r: &Reader<'_>) -> Result<Option<LaunchState>, StoreError> {
 }
 
 impl DynamoStore {
-    /// Writes a launch's outcome (`started` or `failed`) if `owner` still holds the launch. True
-    /// also when this very owner had written it already: the SDK's retry after a lost answer.
+    /// Writes a launch's outcome (`started` or `failed`) if `owner` still holds the launch. The
+    /// write records `<owner>:<outcome>` as its writer, so after a lost answer the SDK's retry,
+    /// whose condition then fails, is recognised as this job's own write: `true`.
     async fn record_outcome(
         &self,
         request_id: &str,
         owner: &str,
         outcome: &'static str,
         set: &str,
-        mut values: Vec<(&str, AttributeValue)>,
-        mut names: Vec<(&str, &str)>,
+        mut values: Vec<(&'static str, AttributeValue)>,
+        mut names: Vec<(&'static str, &'static str)>,
     ) -> Result<bool, StoreError> {
+        let writer = format!("{owner}:{outcome}");
         values.extend([
             (":outcome", s(outcome)),
             (":launching", s("launching")),
             (":owner", s(owner)),
+            (":writer", s(writer.clone())),
         ]);
-        names.extend([("#ls", "launch_state"), ("#owner", "launch_owner")]);
-        let written = self
-            .update_if(
-                request_key(request_id),
-                &format!("SET #ls = :outcome, {set}"),
-                "#ls = :launching AND #owner = :owner",
+        names.extend([
+            ("#ls", "launch_state"),
+            ("#owner", "launch_owner"),
+            ("#writer", "launch_recorded_by"),
+        ]);
+        let expression = format!("SET #ls = :outcome, #writer = :writer, {set}");
+        self.update_if(
+            "record launch outcome (UpdateItem)",
+            Update {
+                pk: request_key(request_id),
+                expression: &expression,
+                condition: "#ls = :launching AND #owner = :owner",
                 values,
                 names,
-            )
-            .await?;
-        Ok(written || self.already_recorded(request_id, owner, outcome).await?)
-    }
-
-    /// After a conditional write failed: did this very owner already write this outcome?
-    async fn already_recorded(
-        &self,
-        request_id: &str,
-        owner: &str,
-        outcome: &str,
-    ) -> Result<bool, StoreError> {
-        let Some(launch) = LaunchStore::launch(self, request_id).await? else {
-            return Ok(false);
-        };
-        Ok(match launch.state {
-            Some(LaunchState::Started { owner: o, .. }) => outcome == "started" && o == owner,
-            Some(LaunchState::Failed { owner: o, .. }) => outcome == "failed" && o == owner,
-            _ => false,
-        })
+            },
+            Some(Mine {
+                pk: request_key(request_id),
+                attr: "launch_recorded_by",
+                writer: &writer,
+            }),
+        )
+        .await
     }
 }
 
@@ -226,14 +224,17 @@ impl LaunchStore for DynamoStore {
         now: Timestamp,
         until: Timestamp,
     ) -> Result<bool, StoreError> {
-        let taken = self
-            .update_if(
-                request_key(request_id),
-                "SET #ls = :launching, #owner = :owner, #attempt = :attempt, #until = :until \
-                 REMOVE #announced",
-                "#status = :approved AND (attribute_not_exists(#ls) OR #ls = :retry \
-                 OR (#ls = :launching AND #until < :now))",
-                vec![
+        // The lease names its invocation: after a lost answer, the item holding this very
+        // attempt means the write whose condition failed on the SDK's retry was our own.
+        self.update_if(
+            "take launch (UpdateItem)",
+            Update {
+                pk: request_key(request_id),
+                expression: "SET #ls = :launching, #owner = :owner, #attempt = :attempt, \
+                             #until = :until REMOVE #announced",
+                condition: "#status = :approved AND (attribute_not_exists(#ls) OR #ls = :retry \
+                            OR (#ls = :launching AND #until < :now))",
+                values: vec![
                     (":launching", s("launching")),
                     (":retry", s("retry")),
                     (":approved", s("approved")),
@@ -242,7 +243,7 @@ impl LaunchStore for DynamoStore {
                     (":until", n(until.secs())),
                     (":now", n(now.secs())),
                 ],
-                vec![
+                names: vec![
                     ("#ls", "launch_state"),
                     ("#owner", "launch_owner"),
                     ("#attempt", "launch_attempt"),
@@ -250,17 +251,14 @@ impl LaunchStore for DynamoStore {
                     ("#status", "status"),
                     ("#announced", "launch_announced"),
                 ],
-            )
-            .await?;
-        if taken {
-            return Ok(true);
-        }
-        // A lost answer: if the lease is this very attempt's (same job, same invocation), the
-        // write whose condition failed on the SDK's retry was our own.
-        Ok(matches!(
-            LaunchStore::launch(self, request_id).await?.and_then(|l| l.state),
-            Some(LaunchState::Launching { owner: o, attempt: a, .. }) if o == owner && a == attempt
-        ))
+            },
+            Some(Mine {
+                pk: request_key(request_id),
+                attr: "launch_attempt",
+                writer: attempt,
+            }),
+        )
+        .await
     }
 
     async fn record_started(
@@ -329,34 +327,43 @@ impl LaunchStore for DynamoStore {
         until: Timestamp,
     ) -> Result<bool, StoreError> {
         self.update_if(
-            request_key(request_id),
-            "SET #until = :until",
-            "#owner = :owner AND #until < :now AND attribute_not_exists(#announced) \
-             AND (#ls = :started OR #ls = :failed)",
-            vec![
-                (":owner", s(owner)),
-                (":until", n(until.secs())),
-                (":now", n(now.secs())),
-                (":started", s("started")),
-                (":failed", s("failed")),
-            ],
-            vec![
-                ("#owner", "launch_owner"),
-                ("#until", "launch_until"),
-                ("#announced", "launch_announced"),
-                ("#ls", "launch_state"),
-            ],
+            "take launch announcement (UpdateItem)",
+            Update {
+                pk: request_key(request_id),
+                expression: "SET #until = :until",
+                condition: "#owner = :owner AND #until < :now \
+                            AND attribute_not_exists(#announced) \
+                            AND (#ls = :started OR #ls = :failed)",
+                values: vec![
+                    (":owner", s(owner)),
+                    (":until", n(until.secs())),
+                    (":now", n(now.secs())),
+                    (":started", s("started")),
+                    (":failed", s("failed")),
+                ],
+                names: vec![
+                    ("#owner", "launch_owner"),
+                    ("#until", "launch_until"),
+                    ("#announced", "launch_announced"),
+                    ("#ls", "launch_state"),
+                ],
+            },
+            None,
         )
         .await
     }
 
     async fn release_launch(&self, request_id: &str, owner: &str) -> Result<(), StoreError> {
         self.update_if(
-            request_key(request_id),
-            "SET #until = :zero",
-            "#owner = :owner",
-            vec![(":owner", s(owner)), (":zero", n(0))],
-            vec![("#owner", "launch_owner"), ("#until", "launch_until")],
+            "release launch (UpdateItem)",
+            Update {
+                pk: request_key(request_id),
+                expression: "SET #until = :zero",
+                condition: "#owner = :owner",
+                values: vec![(":owner", s(owner)), (":zero", n(0))],
+                names: vec![("#owner", "launch_owner"), ("#until", "launch_until")],
+            },
+            None,
         )
         .await
         .map(|_| ())
@@ -364,14 +371,18 @@ impl LaunchStore for DynamoStore {
 
     async fn mark_announced(&self, request_id: &str, owner: &str) -> Result<(), StoreError> {
         self.update_if(
-            request_key(request_id),
-            "SET #announced = :owner",
-            "#owner = :owner",
-            vec![(":owner", s(owner))],
-            vec![
-                ("#announced", "launch_announced"),
-                ("#owner", "launch_owner"),
-            ],
+            "note launch announced (UpdateItem)",
+            Update {
+                pk: request_key(request_id),
+                expression: "SET #announced = :owner",
+                condition: "#owner = :owner",
+                values: vec![(":owner", s(owner))],
+                names: vec![
+                    ("#announced", "launch_announced"),
+                    ("#owner", "launch_owner"),
+                ],
+            },
+            None,
         )
         .await
         .map(|_| ())
@@ -383,34 +394,39 @@ impl LaunchStore for DynamoStore {
         by: &str,
         now: Timestamp,
     ) -> Result<bool, StoreError> {
-        let reopened = self
-            .update_if(
-                request_key(request_id),
-                "SET #ls = :retry, #by = :by",
-                "#status = :approved AND (attribute_not_exists(#ls) OR #ls = :failed \
-             OR (#ls = :launching AND #until < :now))",
-                vec![
+        // The write names this press (who, and when), so the SDK's retry after a lost answer
+        // is recognised as this press's own write; a later press is not.
+        let writer = format!("{by}@{}", now.secs());
+        self.update_if(
+            "request launch retry (UpdateItem)",
+            Update {
+                pk: request_key(request_id),
+                expression: "SET #ls = :retry, #by = :by, #writer = :writer",
+                condition: "#status = :approved AND (attribute_not_exists(#ls) OR #ls = :failed \
+                            OR #ls = :retry OR (#ls = :launching AND #until < :now))",
+                values: vec![
                     (":approved", s("approved")),
                     (":retry", s("retry")),
                     (":failed", s("failed")),
                     (":launching", s("launching")),
                     (":by", s(by)),
+                    (":writer", s(writer.clone())),
                     (":now", n(now.secs())),
                 ],
-                vec![
+                names: vec![
                     ("#ls", "launch_state"),
                     ("#by", "launch_retry_by"),
+                    ("#writer", "launch_retry_writer"),
                     ("#until", "launch_until"),
                     ("#status", "status"),
                 ],
-            )
-            .await?;
-        // A lost answer reads as a retry this person already asked for: queueing one more job
-        // is harmless (one job at a time holds the launch, and each looks for the run first).
-        Ok(reopened
-            || matches!(
-                LaunchStore::launch(self, request_id).await?.and_then(|l| l.state),
-                Some(LaunchState::RetryRequested { by: b }) if b == by
-            ))
+            },
+            Some(Mine {
+                pk: request_key(request_id),
+                attr: "launch_retry_writer",
+                writer: &writer,
+            }),
+        )
+        .await
     }
 }

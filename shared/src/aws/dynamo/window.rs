@@ -6,6 +6,7 @@ use super::{
     DatasetState, DynamoStore, Item, KEY, LATEST, Reader, StoreError, TTL_ATTRIBUTE,
     WINDOW_TTL_SECS, build, dataset_key, key, n, s, window_key,
 };
+use super::{Mine, Update as Change};
 use crate::Timestamp;
 use crate::domain::{ApprovalRequest, Count, Verdict};
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
@@ -30,6 +31,8 @@ pub struct Window {
     pub message: Value,
     pub request_id: Option<String>,
     pub created_at: Timestamp,
+    /// The delivery that marked it posted, if it did.
+    pub posted_by: Option<String>,
 }
 
 /// Everything seek writes in one transaction before posting.
@@ -46,6 +49,9 @@ pub struct Preparation {
     /// The new request (when asking) and the newest one it supersedes.
     pub request: Option<ApprovalRequest>,
     pub previous_request: Option<String>,
+    /// Who prepares it: the delivery's (Lambda) request id. A retry of the same delivery
+    /// recognises the window as its own.
+    pub writer: String,
 }
 
 /// How a preparation ended.
@@ -69,7 +75,9 @@ pub trait SeekStore: Send + Sync {
     fn window(&self, key: &str) -> impl Future<Output = Result<Option<Window>, StoreError>> + Send;
     fn prepare(&self, p: &Preparation)
     -> impl Future<Output = Result<Prepared, StoreError>> + Send;
-    /// Takes the right to post a prepared window until `until`. False if posted or leased.
+    /// Takes the right to post a prepared window until `until`. False if posted or leased by
+    /// another delivery; re-entrant for the same `owner`, so a retry of the delivery that
+    /// holds it (or of a lease whose answer was lost) continues where it stopped.
     fn lease(
         &self,
         key: &str,
@@ -110,6 +118,7 @@ fn window_from(item: &Item) -> Result<Window, StoreError> {
         message: r.json("message")?,
         request_id: r.opt_s("request_id").map(str::to_owned),
         created_at: Timestamp::from_secs(r.num("created_at")?),
+        posted_by: r.opt_s("posted_by").map(str::to_owned),
     })
 }
 
@@ -150,6 +159,7 @@ impl SeekStore for DynamoStore {
         window.insert("message".into(), s(p.message.to_string()));
         window.insert("created_at".into(), n(p.now.secs()));
         window.insert("lease_until".into(), n(0));
+        window.insert("prepared_by".into(), s(p.writer.clone()));
         window.insert(TTL_ATTRIBUTE.into(), n(p.now.secs() + WINDOW_TTL_SECS));
         if let Some(req) = &p.request {
             window.insert("request_id".into(), s(req.id.clone()));
@@ -238,7 +248,16 @@ impl SeekStore for DynamoStore {
                     .build(),
             );
         }
-        if self.transact(items).await? {
+        let mine = Mine {
+            pk: window_key(&p.window),
+            attr: "prepared_by",
+            writer: &p.writer,
+        };
+        let seed = format!("prepare {} {} {}", p.window, p.writer, p.message);
+        if self
+            .transact("prepare window (TransactWriteItems)", items, mine, &seed)
+            .await?
+        {
             let created =
                 SeekStore::window(self, &p.window)
                     .await?
@@ -261,32 +280,43 @@ impl SeekStore for DynamoStore {
         now: Timestamp,
         until: Timestamp,
     ) -> Result<bool, StoreError> {
+        // The condition itself is re-entrant: the same owner may take its lease again. So a
+        // retry whose first attempt's answer was lost succeeds, and a posted window is never
+        // leased again (no read-back here: that could not tell "leased" from "posted").
         self.update_if(
-            window_key(k),
-            "SET #owner = :owner, #until = :until",
-            "#state = :prepared AND #until < :now",
-            vec![
-                (":owner", s(owner)),
-                (":until", n(until.secs())),
-                (":now", n(now.secs())),
-                (":prepared", s("prepared")),
-            ],
-            vec![
-                ("#owner", "lease_owner"),
-                ("#until", "lease_until"),
-                ("#state", "state"),
-            ],
+            "lease window (UpdateItem)",
+            Change {
+                pk: window_key(k),
+                expression: "SET #owner = :owner, #until = :until",
+                condition: "#state = :prepared AND (#until < :now OR #owner = :owner)",
+                values: vec![
+                    (":owner", s(owner)),
+                    (":until", n(until.secs())),
+                    (":now", n(now.secs())),
+                    (":prepared", s("prepared")),
+                ],
+                names: vec![
+                    ("#owner", "lease_owner"),
+                    ("#until", "lease_until"),
+                    ("#state", "state"),
+                ],
+            },
+            None,
         )
         .await
     }
 
     async fn release(&self, k: &str, owner: &str) -> Result<(), StoreError> {
         self.update_if(
-            window_key(k),
-            "SET #until = :zero",
-            "#owner = :owner",
-            vec![(":owner", s(owner)), (":zero", n(0))],
-            vec![("#owner", "lease_owner"), ("#until", "lease_until")],
+            "release window lease (UpdateItem)",
+            Change {
+                pk: window_key(k),
+                expression: "SET #until = :zero",
+                condition: "#owner = :owner",
+                values: vec![(":owner", s(owner)), (":zero", n(0))],
+                names: vec![("#owner", "lease_owner"), ("#until", "lease_until")],
+            },
+            None,
         )
         .await
         .map(|_| ())
@@ -295,19 +325,28 @@ impl SeekStore for DynamoStore {
     async fn mark_posted(&self, k: &str, owner: &str, now: Timestamp) -> Result<(), StoreError> {
         let done = self
             .update_if(
-                window_key(k),
-                "SET #state = :posted, #posted_at = :now",
-                "#owner = :owner",
-                vec![
-                    (":owner", s(owner)),
-                    (":posted", s("posted")),
-                    (":now", n(now.secs())),
-                ],
-                vec![
-                    ("#owner", "lease_owner"),
-                    ("#state", "state"),
-                    ("#posted_at", "posted_at"),
-                ],
+                "mark window posted (UpdateItem)",
+                Change {
+                    pk: window_key(k),
+                    expression: "SET #state = :posted, #posted_at = :now, #posted_by = :owner",
+                    condition: "#owner = :owner",
+                    values: vec![
+                        (":owner", s(owner)),
+                        (":posted", s("posted")),
+                        (":now", n(now.secs())),
+                    ],
+                    names: vec![
+                        ("#owner", "lease_owner"),
+                        ("#state", "state"),
+                        ("#posted_at", "posted_at"),
+                        ("#posted_by", "posted_by"),
+                    ],
+                },
+                Some(Mine {
+                    pk: window_key(k),
+                    attr: "posted_by",
+                    writer: owner,
+                }),
             )
             .await?;
         if done {

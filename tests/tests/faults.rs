@@ -1,0 +1,253 @@
+//! Lost DynamoDB answers, throttling and 5xx, through the real binaries: seek and actions run
+//! as Lambda runs them, their DynamoDB calls going through the fault-injecting proxy
+//! (`AWS_ENDPOINT_URL_DYNAMODB`) while S3 and Secrets Manager talk to moto directly.
+//!
+//! Each test asserts what a person sees: one weekly post, never two; one decision, told to its
+//! clicker as theirs; the Kubeflow notice exactly once.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use harness::World;
+use harness::dynamo_proxy::{DynamoProxy, Fault};
+use harness::events::scheduled_event;
+use harness::runtime::Function;
+use harness::slack_events::{SIGNING_SECRET, block_actions, form, signed_event};
+use serde_json::Value;
+use std::time::{Duration, Instant};
+
+const WEEK: &str = "2026-11-24T00:00:00Z";
+
+/// A function binary whose DynamoDB calls go through `proxy`.
+struct Running;
+
+impl Running {
+    async fn start(name: &str, mut extra: Vec<(String, String)>, proxy: &DynamoProxy) -> Function {
+        extra.push(proxy.env());
+        Function::start(name, extra).await
+    }
+}
+
+/// Delivers the weekly event as Lambda does: the same request id again after an error, up to
+/// three times. Returns every outcome.
+async fn deliver(seek: &Function, request_id: &str) -> Vec<Result<Value, Value>> {
+    let mut outcomes = Vec::new();
+    for _ in 0..3 {
+        let outcome = seek.invoke(request_id, scheduled_event(WEEK)).await;
+        let done = outcome.is_ok();
+        outcomes.push(outcome);
+        if done {
+            break;
+        }
+    }
+    outcomes
+}
+
+/// seek with `fault` on the `pass`+1-th..`pass`+`n`-th call of `op`: one post, marked posted,
+/// and a second delivery of the window finds it posted.
+async fn seek_survives(op: &str, pass: usize, fault: Fault, n: usize) -> Vec<Result<Value, Value>> {
+    let w = World::new().await;
+    w.put("train/embedding/", 0, 120).await;
+    let proxy = DynamoProxy::in_front_of_moto().await;
+    let seek = Running::start(
+        "seek",
+        w.seek_env("embedding=train/embedding/", 100),
+        &proxy,
+    )
+    .await;
+    proxy.fail_after(op, pass, fault, n);
+    let outcomes = deliver(&seek, "delivery-1").await;
+    let case = format!("{op} #{} {fault:?} x{n}", pass + 1);
+    assert_eq!(
+        proxy.injected(),
+        n,
+        "{case}: the faults were not all injected"
+    );
+    let last = outcomes.last().unwrap().clone();
+    let last = last.unwrap_or_else(|e| panic!("{case}: still failing after retries: {e}"));
+    assert_eq!(last["result"], "posted", "{case}: {last}");
+    let again = seek.invoke("delivery-2", scheduled_event(WEEK)).await;
+    assert_eq!(again.unwrap()["result"], "duplicate", "{case}");
+    let posts = w.slack.channel();
+    assert_eq!(posts.len(), 1, "{case}: posted {} times", posts.len());
+    assert_eq!(
+        posts[0].text(),
+        "120 new objects in embedding. Would you like to train models?"
+    );
+    let window = format!("window#scheduled#{WEEK}");
+    assert_eq!(
+        w.string(&window, "state").await.as_deref(),
+        Some("posted"),
+        "{case}"
+    );
+    assert_eq!(w.number("dataset#embedding", "seeked").await, Some(120));
+    outcomes
+}
+
+#[tokio::test]
+async fn seek_prepares_once_when_the_transaction_answer_is_lost_throttled_or_500() {
+    for fault in Fault::ALL {
+        let outcomes = seek_survives("TransactWriteItems", 0, fault, 1).await;
+        assert_eq!(outcomes.len(), 1, "{fault:?}: the SDK's retry should do");
+    }
+    // The answer lost twice: the retry fails its own condition, then recognises its write.
+    seek_survives("TransactWriteItems", 0, Fault::CommitThenLose, 2).await;
+}
+
+#[tokio::test]
+async fn seek_takes_its_lease_once_when_the_answer_is_lost_throttled_or_500() {
+    for fault in Fault::ALL {
+        let outcomes = seek_survives("UpdateItem", 0, fault, 1).await;
+        assert_eq!(outcomes.len(), 1, "{fault:?}: {outcomes:?}");
+    }
+    seek_survives("UpdateItem", 0, Fault::CommitThenLose, 3).await;
+}
+
+#[tokio::test]
+async fn seek_marks_posted_once_when_the_answer_is_lost_throttled_or_500() {
+    for fault in Fault::ALL {
+        let outcomes = seek_survives("UpdateItem", 1, fault, 1).await;
+        assert_eq!(outcomes.len(), 1, "{fault:?}: {outcomes:?}");
+    }
+    seek_survives("UpdateItem", 1, Fault::CommitThenLose, 3).await;
+}
+
+#[tokio::test]
+async fn seek_names_the_operation_and_lambdas_retry_completes_the_window() {
+    // GIVEN the lease throttled past every SDK retry
+    let outcomes = seek_survives("UpdateItem", 0, Fault::Throttle, 6).await;
+    // THEN the first delivery failed naming the operation, and its retry posted (once)
+    assert_eq!(outcomes.len(), 2, "{outcomes:?}");
+    let err = outcomes[0].clone().unwrap_err();
+    assert_eq!(err["errorType"], "seek.StateStoreFailed", "{err}");
+    let message = err["errorMessage"].as_str().unwrap();
+    assert!(message.contains("lease window"), "{message}");
+    // AND every answer to the prepare lost, past the SDK's retries: the delivery reads its own
+    // window back and goes on to post it, without waiting for Lambda's retry
+    let outcomes = seek_survives("TransactWriteItems", 0, Fault::CommitThenLose, 6).await;
+    assert_eq!(outcomes.len(), 1, "{outcomes:?}");
+    let counted = outcomes[0].clone().unwrap()["counted"].clone();
+    assert_eq!(
+        counted[0]["objects"], 120,
+        "counted by this delivery: {counted}"
+    );
+}
+
+/// A world with this week's request posted, and the actions binary behind the proxy.
+async fn asked() -> (World, DynamoProxy, Function, String) {
+    let w = World::new().await;
+    w.put("train/embedding/", 0, 150).await;
+    let id = w.weekly_seek(WEEK).await.request_id.unwrap();
+    w.slack.clear();
+    let proxy = DynamoProxy::in_front_of_moto().await;
+    let actions = Running::start("actions", w.actions_env(), &proxy).await;
+    (w, proxy, actions, id)
+}
+
+/// ann presses Train! (`press` is Slack's `action_ts`); returns the HTTP status and how long
+/// actions took to answer.
+async fn press(actions: &Function, w: &World, id: &str, press: &str) -> (u64, Duration) {
+    let mut payload = block_actions("train", id, ("U0ANN", "ann"), &w.slack.response_url("m"));
+    payload["actions"][0]["action_ts"] = press.into();
+    let event = signed_event(
+        SIGNING_SECRET,
+        ct_shared::Timestamp::now().secs(),
+        &form(&payload),
+        "application/x-www-form-urlencoded",
+    );
+    let started = Instant::now();
+    let answer = actions.invoke(&format!("click-{press}"), event).await;
+    let took = started.elapsed();
+    let answer = answer.expect("actions answers HTTP");
+    (answer["statusCode"].as_u64().unwrap(), took)
+}
+
+fn kubeflow_notices(w: &World) -> usize {
+    w.slack
+        .channel()
+        .iter()
+        .filter(|p| p.text().starts_with("Here is Kubeflow URL"))
+        .count()
+}
+
+async fn assert_approved_by_ann(w: &World, id: &str, case: &str) {
+    let told = w.slack.responses("m");
+    assert_eq!(told.len(), 1, "{case}: {told:?}");
+    assert_eq!(told[0].body["replace_original"], true, "{case}: {told:?}");
+    assert!(
+        told[0].text().ends_with("Approved by <@U0ANN>"),
+        "{case}: told {:?}",
+        told[0].text()
+    );
+    assert_eq!(kubeflow_notices(w), 1, "{case}");
+    assert_eq!(
+        w.string(&format!("request#{id}"), "status")
+            .await
+            .as_deref(),
+        Some("approved"),
+        "{case}"
+    );
+    assert_eq!(w.number("dataset#embedding", "trained").await, Some(150));
+}
+
+#[tokio::test]
+async fn a_decision_whose_answer_is_lost_is_reported_to_its_clicker_as_theirs() {
+    for (fault, n) in [
+        (Fault::CommitThenLose, 1),
+        (Fault::CommitThenLose, 2),
+        (Fault::Throttle, 1),
+        (Fault::ProvisionedThroughput, 2),
+        (Fault::ServerError, 1),
+        // Every answer lost, past the SDK's retries: the read-back still finds the click's own
+        // decision.
+        (Fault::CommitThenLose, 10),
+    ] {
+        let case = format!("{fault:?} x{n}");
+        let (w, proxy, actions, id) = asked().await;
+        proxy.fail_next("TransactWriteItems", fault, n);
+        let (status, took) = press(&actions, &w, &id, "1795892640.000200").await;
+        assert_eq!(status, 200, "{case}");
+        assert!(took < Duration::from_secs(3), "{case}: took {took:?}");
+        assert_eq!(proxy.injected(), n.min(3), "{case}");
+        proxy.heal();
+        assert_approved_by_ann(&w, &id, &case).await;
+        // ann presses again: a second press is told it is already decided, nothing reposted
+        let (status, _) = press(&actions, &w, &id, "1795892645.000300").await;
+        assert_eq!(status, 200);
+        let told = w.slack.responses("m");
+        assert_eq!(told.len(), 2);
+        assert!(told[1].text().starts_with("Already approved by <@U0ANN>"));
+        assert_eq!(kubeflow_notices(&w), 1, "{case}: notice twice");
+    }
+}
+
+#[tokio::test]
+async fn a_throttled_store_answers_503_within_3_seconds_and_decides_nothing() {
+    for fault in [
+        Fault::Throttle,
+        Fault::ProvisionedThroughput,
+        Fault::ServerError,
+    ] {
+        let (w, proxy, actions, id) = asked().await;
+        proxy.fail_next("TransactWriteItems", fault, 50);
+        proxy.fail_next("GetItem", fault, 2);
+        let (status, took) = press(&actions, &w, &id, "1795892640.000200").await;
+        assert_eq!(status, 503, "{fault:?}");
+        assert!(took < Duration::from_secs(3), "{fault:?}: took {took:?}");
+        assert!(
+            w.slack.received().is_empty(),
+            "{fault:?}: nothing half-done"
+        );
+        assert_eq!(
+            w.string(&format!("request#{id}"), "status")
+                .await
+                .as_deref(),
+            Some("pending")
+        );
+        assert_eq!(w.number("dataset#embedding", "trained").await, Some(0));
+        // WHEN DynamoDB recovers and ann presses again THEN her decision is recorded once
+        proxy.heal();
+        let (status, _) = press(&actions, &w, &id, "1795892650.000400").await;
+        assert_eq!(status, 200);
+        assert_approved_by_ann(&w, &id, &format!("{fault:?} then healed")).await;
+    }
+}
