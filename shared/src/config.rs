@@ -74,6 +74,8 @@ pub struct SecretBundle {
     slack_signing_secret: Option<String>,
     #[serde(default)]
     send_token: Option<String>,
+    #[serde(default)]
+    kubeflow_token: Option<String>,
 }
 
 impl SecretBundle {
@@ -84,12 +86,17 @@ impl SecretBundle {
                 "SECRETS_ARN",
                 format!(
                     "the secret is not a JSON object with string fields slack_webhook_url, \
-                     slack_signing_secret, send_token (line {}, column {})",
+                     slack_signing_secret, send_token, kubeflow_token (line {}, column {})",
                     e.line(),
                     e.column()
                 ),
             )
         })
+    }
+
+    /// The Kubeflow token: `KUBEFLOW_TOKEN`, or `kubeflow_token` in the secret.
+    pub fn kubeflow_token(&self, env: &Env) -> Option<Secret> {
+        Self::pick(env, "KUBEFLOW_TOKEN", &self.kubeflow_token)
     }
 
     fn pick(env: &Env, name: &'static str, from_secret: &Option<String>) -> Option<Secret> {
@@ -106,6 +113,7 @@ impl fmt::Debug for SecretBundle {
             .field("slack_webhook_url", &self.slack_webhook_url.is_some())
             .field("slack_signing_secret", &self.slack_signing_secret.is_some())
             .field("send_token", &self.send_token.is_some())
+            .field("kubeflow_token", &self.kubeflow_token.is_some())
             .finish()
     }
 }
@@ -119,6 +127,10 @@ pub struct Dataset {
 }
 
 /// Parses `DATASETS`: `name=prefix[:N],...`, e.g. `embedding=train/embedding/,faiss=train/faiss/:500`.
+///
+/// Whatever follows the last `:` is the threshold and must be a whole number or empty, so a
+/// typo such as `:5OO` is refused rather than read as part of the prefix. A prefix that contains
+/// `:` is written with a trailing `:` (`logs=s3:raw/:`, or `logs=s3:raw/:500` with a threshold).
 pub fn parse_datasets(text: &str) -> Result<Vec<Dataset>, String> {
     let mut out: Vec<Dataset> = Vec::new();
     for (i, raw) in text.split(',').enumerate() {
@@ -143,16 +155,28 @@ pub fn parse_datasets(text: &str) -> Result<Vec<Dataset>, String> {
             ));
         }
         let rest = rest.trim();
+        // The text after the last ':' is always the threshold: a whole number, or nothing.
+        // So a prefix that itself contains ':' is written with one more ':' at the end.
         let (prefix, threshold) = match rest.rsplit_once(':') {
-            Some((p, digits))
-                if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) =>
-            {
-                let t = digits
-                    .parse::<u64>()
-                    .map_err(|_| format!("entry {n}: threshold {digits} is too large"))?;
-                (p, Some(t))
+            None => (rest, None),
+            Some((p, digits)) => {
+                let digits = digits.trim();
+                if digits.is_empty() {
+                    (p, None)
+                } else if digits.bytes().all(|b| b.is_ascii_digit()) {
+                    let t = digits
+                        .parse::<u64>()
+                        .map_err(|_| format!("entry {n}: threshold {digits} is too large"))?;
+                    (p, Some(t))
+                } else {
+                    return Err(format!(
+                        "entry {n} ({item:?}): the threshold after the last ':' is {digits:?}, \
+                         not a whole number (expected name=prefix or name=prefix:N, e.g. \
+                         faiss=train/faiss/:500; a prefix that contains ':' ends with one more \
+                         ':', e.g. logs=s3:raw/:)"
+                    ));
+                }
             }
-            _ => (rest, None),
         };
         if prefix.is_empty() {
             return Err(format!("entry {n} ({name}): the prefix is empty"));
@@ -252,6 +276,11 @@ pub struct ActionsConfig {
     pub common: Common,
     pub signing_secret: Secret,
     pub kubeflow_url: String,
+    /// Kubeflow Pipelines, when Train! starts the run itself (`KFP_ENDPOINT` set).
+    pub kfp: Option<crate::kfp::KfpConfig>,
+    /// The function launch jobs are queued to: `LAUNCH_FUNCTION_NAME`, or this function itself
+    /// (`AWS_LAMBDA_FUNCTION_NAME`, which Lambda sets). Needed only with `kfp`.
+    pub launch_function: Option<String>,
 }
 
 impl ActionsConfig {
@@ -266,10 +295,34 @@ impl ActionsConfig {
                 })?;
         let kubeflow_url = env.required("KUBEFLOW_URL")?.to_owned();
         check_url("KUBEFLOW_URL", &kubeflow_url, false)?;
+        // DATASETS, when actions has it, lets KFP_PARAMETERS name only real datasets.
+        let datasets = match env.get("DATASETS") {
+            Some(text) => Some(
+                parse_datasets(text)
+                    .map_err(|p| ConfigError::new("DATASETS", p))?
+                    .into_iter()
+                    .map(|d| d.name)
+                    .collect::<Vec<_>>(),
+            ),
+            None => None,
+        };
+        let kfp = crate::kfp::KfpConfig::from_env(env, secrets, datasets.as_deref())?;
+        let launch_function = env
+            .get("LAUNCH_FUNCTION_NAME")
+            .or_else(|| env.get("AWS_LAMBDA_FUNCTION_NAME"))
+            .map(str::to_owned);
+        if kfp.is_some() && launch_function.is_none() {
+            return Err(ConfigError::new(
+                "LAUNCH_FUNCTION_NAME",
+                "is required with KFP_ENDPOINT outside Lambda (the function launch jobs go to)",
+            ));
+        }
         Ok(Self {
             common: Common::from_env(env, secrets)?,
             signing_secret,
             kubeflow_url,
+            kfp,
+            launch_function,
         })
     }
 }
@@ -289,6 +342,8 @@ pub struct SendConfig {
     pub common: Common,
     pub url_auth: UrlAuth,
     pub send_token: Option<Secret>,
+    /// Optional: the Kubeflow Pipelines UI, so `/status` links the latest run.
+    pub kubeflow_url: Option<String>,
 }
 
 impl SendConfig {
@@ -304,6 +359,10 @@ impl SendConfig {
             }
         };
         let send_token = SecretBundle::pick(env, "SEND_TOKEN", &secrets.send_token);
+        let kubeflow_url = env.get("KUBEFLOW_URL").map(str::to_owned);
+        if let Some(url) = &kubeflow_url {
+            check_url("KUBEFLOW_URL", url, false)?;
+        }
         if url_auth == UrlAuth::None && send_token.is_none() {
             return Err(ConfigError::new(
                 "SEND_TOKEN",
@@ -314,6 +373,7 @@ impl SendConfig {
             common: Common::from_env(env, secrets)?,
             url_auth,
             send_token,
+            kubeflow_url,
         })
     }
 }
@@ -343,13 +403,39 @@ mod tests {
     }
 
     #[test]
-    fn a_colon_without_digits_stays_in_the_prefix() {
-        let d = parse_datasets("logs=s3:odd/prefix:,x=a:b/c").unwrap();
-        assert_eq!(d[0].prefix, "s3:odd/prefix:");
-        assert_eq!(d[0].threshold, None);
-        assert_eq!(d[1].prefix, "a:b/c");
-        let d = parse_datasets("x=a:1b").unwrap();
-        assert_eq!((d[0].prefix.as_str(), d[0].threshold), ("a:1b", None));
+    fn a_threshold_that_is_not_a_whole_number_is_refused_naming_the_entry() {
+        for (text, entry, shown) in [
+            (
+                "embedding=train/embedding/,faiss=train/faiss/:5OO",
+                "entry 2",
+                "\"5OO\"",
+            ),
+            ("x=a:b/c", "entry 1", "\"b/c\""),
+            ("x=a:1b", "entry 1", "\"1b\""),
+            ("x=a/:-5", "entry 1", "\"-5\""),
+            ("x=a/:2.5", "entry 1", "\"2.5\""),
+        ] {
+            let err = parse_datasets(text).unwrap_err();
+            assert!(err.contains(entry), "{text}: {err}");
+            assert!(err.contains(shown), "{text}: {err}");
+            assert!(err.contains("name=prefix:N"), "{text}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_prefix_with_a_colon_ends_with_one_more_colon() {
+        let d =
+            parse_datasets("logs=s3:odd/prefix:,x=a:b/c:7,y=ends-in-colon::,z=plain/:").unwrap();
+        let got: Vec<_> = d.iter().map(|d| (d.prefix.as_str(), d.threshold)).collect();
+        assert_eq!(
+            got,
+            vec![
+                ("s3:odd/prefix", None),
+                ("a:b/c", Some(7)),
+                ("ends-in-colon:", None),
+                ("plain/", None),
+            ]
+        );
     }
 
     #[test]
@@ -364,6 +450,8 @@ mod tests {
             "a=x/,a=y/",
             "bad name=x/",
             "a=x/:99999999999999999999999",
+            "a=x/:5OO",
+            "a=:",
         ] {
             assert!(parse_datasets(bad).is_err(), "{bad:?} should be refused");
         }

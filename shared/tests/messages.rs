@@ -98,6 +98,33 @@ fn ephemeral_answers_and_the_kubeflow_notice() {
 }
 
 #[test]
+fn a_dataset_whose_prefix_lists_nothing_is_flagged_as_a_likely_typo() {
+    let mut c = counts();
+    c[1].prefix = "train/fiass/".into();
+    c[1].seeked = 0;
+    c[1].trained = 0;
+    check(
+        "ask_empty",
+        &messages::ask("4f6c0d1e9a8b4c2d8e7f6a5b4c3d2e1f", &c),
+    );
+    let mut quiet = c.clone();
+    quiet[0].seeked = 1010;
+    let no_need = messages::no_need(&quiet).to_string();
+    assert!(
+        no_need.contains("`train/fiass/` is empty: a typo?"),
+        "{no_need}"
+    );
+    let decided = messages::decided(&c, &decision(Choice::Nope)).to_string();
+    assert!(
+        decided.contains("`train/fiass/` is empty: a typo?"),
+        "{decided}"
+    );
+    // A dataset with objects, even none new, is not flagged.
+    let ask = messages::ask("r", &counts()).to_string();
+    assert!(!ask.contains("typo"), "{ask}");
+}
+
+#[test]
 fn names_and_prefixes_are_escaped() {
     let c = vec![Count {
         name: "a".into(),

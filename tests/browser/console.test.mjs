@@ -14,6 +14,7 @@ const chromiumPath = process.env.CHROMIUM_PATH || "/usr/bin/chromium";
 let system;
 let consoleUrl;
 let browser;
+const printed = [];
 
 function startSystem() {
   const exe = `${root}target/debug/ct-local`;
@@ -24,6 +25,7 @@ function startSystem() {
     system.on("exit", (code) => reject(new Error(`ct-local exited early with ${code}`)));
     createInterface({ input: system.stdout }).on("line", (line) => {
       process.stdout.write(`[ct-local] ${line}\n`);
+      printed.push(line);
       const m = line.match(/^console: (\S+)/);
       if (m) {
         clearTimeout(timer);
@@ -51,8 +53,10 @@ after(async () => {
 });
 
 const message = (page, text) => page.locator("article.msg", { hasText: text });
+const enabled = (page, selector) =>
+  page.waitForFunction((s) => !document.querySelector(s).disabled, selector, { timeout: 5000 });
 
-test("Train! asks to confirm, then the message is replaced and the Kubeflow notice arrives", async () => {
+test("Train! asks to confirm, the message is replaced, and the Kubeflow run starts with its link", async () => {
   const page = await browser.newPage({ viewport: { width: 1200, height: 720 } });
   await page.goto(consoleUrl);
   const question = message(page, "190 new objects in embedding, 10 in faiss. Would you like to train models?");
@@ -74,8 +78,18 @@ test("Train! asks to confirm, then the message is replaced and the Kubeflow noti
   assert.match(await approved.innerText(), /190 new objects in embedding, 10 in faiss\./);
   assert.equal(await approved.getByRole("button").count(), 0);
   assert.match(await approved.innerText(), /\(edited\)/);
-  await message(page, "Here is Kubeflow URL").waitFor();
+  // The launch job started one run on the Kubeflow stand-in: its link, and the approval names it.
+  const started = message(page, "Training started");
+  await started.waitFor();
+  const link = started.getByRole("link", { name: "run run-1" });
+  assert.match(await link.getAttribute("href"), /\/#\/runs\/details\/run-1$/);
+  await message(page, "Approved by @ann").filter({ hasText: "· run run-1" }).waitFor();
   await page.screenshot({ path: `${root}docs/console.png` });
+  // The link opens the stand-in's run page, which shows that run.
+  const runPage = await browser.newPage();
+  await runPage.goto(await link.getAttribute("href"));
+  await runPage.getByText('"display_name": "ct-trigger').waitFor();
+  await runPage.close();
   await page.close();
 });
 
@@ -101,7 +115,128 @@ test("new data, run seek now, No in the dialog sends nothing, then Nope! decline
   await declined.waitFor();
   assert.match(await declined.innerText(), /Declined by @bob at/);
   assert.equal(await declined.getByRole("button").count(), 0);
-  // Only one Kubeflow notice: from the first approval, none for the decline.
-  assert.equal(await message(page, "Here is Kubeflow URL").count(), 1);
+  // Only one run: from the first approval, none for the decline.
+  await page.waitForTimeout(1000);
+  assert.equal(await message(page, "Training started").count(), 1);
+  await page.close();
+});
+
+// A page that records what went wrong in it: script errors and failed requests.
+async function watchedPage() {
+  const page = await browser.newPage({ viewport: { width: 1200, height: 720 } });
+  const problems = [];
+  page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
+  page.on("response", (r) => { if (r.status() >= 400) problems.push(`${r.status()} ${r.url()}`); });
+  await page.goto(consoleUrl);
+  await page.locator("article.msg").first().waitFor();
+  return { page, problems };
+}
+
+test("the start line says the result plainly and the console has a favicon", async () => {
+  const first = printed.find((l) => l.startsWith("first seek: "));
+  assert.match(first, /^first seek: posted \(/);
+  const { page, problems } = await watchedPage();
+  const icon = await page.locator("link[rel=icon]").getAttribute("href");
+  const res = await page.request.get(new URL(icon, consoleUrl).href);
+  assert.equal(res.status(), 200);
+  assert.equal((await page.request.get(`${consoleUrl}favicon.ico`)).status(), 200);
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
+test("a bad Add shows the server's error in the footer and the page keeps working", async () => {
+  const { page, problems } = await watchedPage();
+  const add = page.getByRole("button", { name: "Add" });
+  for (const bad of ["-5", "2.5"]) {
+    await page.locator("#count").fill(bad);
+    await add.click();
+    await page.locator("#log", { hasText: `count must be a whole number from 1 to 5000, not ${bad}` }).waitFor();
+    await enabled(page, "#add");
+  }
+  // The 400s are the answers under test; nothing else failed, and no script threw.
+  assert.deepEqual(problems.filter((p) => !p.startsWith("400 ") || !p.endsWith("/api/objects")), []);
+  await page.locator("#count").fill("3");
+  await add.click();
+  await page.locator("#log", { hasText: "added 3 objects to embedding" }).waitFor();
+  await page.close();
+});
+
+test("a double-clicked Run seek now sends one request and posts one message", async () => {
+  const { page, problems } = await watchedPage();
+  let seeks = 0;
+  page.on("request", (r) => { if (r.url().endsWith("/api/seek")) seeks += 1; });
+  const before = await page.locator("article.msg").count();
+  const button = page.getByRole("button", { name: "Run seek now" });
+  await button.dblclick();
+  await page.locator("#log", { hasText: /^seek: posted/ }).waitFor();
+  await page.waitForTimeout(1500);
+  assert.equal(seeks, 1);
+  assert.equal(await page.locator("article.msg").count(), before + 1);
+  await enabled(page, "#seek");
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
+test("a long word wraps instead of pushing the page sideways", async () => {
+  const line = printed.find((l) => l.startsWith("send Function URL:"));
+  const [, token, url] = line.match(/Bearer (\S+)' .* (\S+)\/$/);
+  // No hyphen or other break opportunity: only overflow-wrap can break it.
+  const word = `step${"0123456789abcdef".repeat(50)}`;
+  const res = await fetch(`${url}/`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${token}`, "content-type": "application/x-www-form-urlencoded" },
+    body: new URLSearchParams({ text: word }),
+  });
+  assert.ok(res.ok, `send answered ${res.status}: ${await res.text()}`);
+  const { page } = await watchedPage();
+  const notice = message(page, word.slice(0, 60));
+  await notice.waitFor();
+  const box = page.locator("#messages");
+  const [scroll, client] = await box.evaluate((el) => [el.scrollWidth, el.clientWidth]);
+  assert.ok(scroll <= client, `the channel scrolls sideways: ${scroll} > ${client}`);
+  const width = await notice.evaluate((el) => el.getBoundingClientRect().width);
+  assert.ok(width <= client, `the message is ${width}px wide in a ${client}px channel`);
+  await page.close();
+});
+
+test("a large Add shows its progress with Add disabled, then the number added", async () => {
+  const { page, problems } = await watchedPage();
+  const add = page.getByRole("button", { name: "Add" });
+  await page.locator("#dataset").selectOption("faiss");
+  await page.locator("#count").fill("600");
+  await add.click();
+  await page.locator("#log", { hasText: /adding objects to faiss: \d+ of 600 so far/ }).waitFor();
+  assert.equal(await add.isDisabled(), true);
+  await page.locator("#log", { hasText: "added 600 objects to faiss" }).waitFor({ timeout: 120_000 });
+  await enabled(page, "#add");
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
+test("Kubeflow answering 401 is explained with Retry, and Retry starts the run once", async () => {
+  const { page, problems } = await watchedPage();
+  await page.locator("#kfp").selectOption("401");
+  await page.getByText("Kubeflow stand-in: next launch answers 401").waitFor();
+  await page.locator("#user").selectOption({ label: "ann" });
+  await page.locator("#dataset").selectOption("faiss");
+  await page.locator("#count").fill("600");
+  await enabled(page, "#add");
+  await page.getByRole("button", { name: "Add" }).click();
+  await page.getByText("added 600 objects to faiss").waitFor({ timeout: 60_000 });
+  await enabled(page, "#seek");
+  await page.getByRole("button", { name: "Run seek now" }).click();
+  const question = message(page, "in faiss. Would you like to train models?").last();
+  await question.waitFor();
+  await question.getByRole("button", { name: "Train!" }).click();
+  await page.getByRole("dialog").getByRole("button", { name: "Yes" }).click();
+  const failed = message(page, "Could not start the training run: Kubeflow needs authentication");
+  await failed.waitFor({ timeout: 20_000 });
+  await page.locator("#kfp").selectOption("none");
+  await page.getByText("Kubeflow stand-in: next launch works").waitFor();
+  await failed.getByRole("button", { name: "Retry" }).click();
+  await message(page, "Training started").filter({ hasText: "run run-2" }).waitFor({ timeout: 20_000 });
+  await page.waitForTimeout(1000);
+  assert.equal(await message(page, "Training started").count(), 2);
+  assert.deepEqual(problems, []);
   await page.close();
 });

@@ -6,7 +6,8 @@ use crate::runtime::LambdaRuntime;
 use crate::slack::{Post, SlackStandIn};
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::extract::rejection::JsonRejection;
+use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
@@ -86,8 +87,56 @@ pub struct Console {
     pub users: Vec<(String, String)>,
     pub send_url: String,
     pub send_token: String,
+    /// The next free object number under each prefix, so added objects never overwrite others.
     pub next_object: Arc<Mutex<HashMap<String, usize>>>,
     pub http: reqwest::Client,
+    pub jobs: Jobs,
+    /// The Kubeflow Pipelines stand-in, when Train! starts runs (ct-local always has one).
+    pub kfp: Option<crate::kfp::KfpStandIn>,
+}
+
+/// The most objects one Add puts.
+pub const MAX_ADD: u64 = 5_000;
+/// Puts in flight at once while adding objects. moto serves one request at a time, so more
+/// would not be faster (5,000 objects took about 40 s with 1 or 16 on a busy 2-core machine);
+/// a few overlap this side's signing and sending with moto's work.
+const ADD_IN_FLIGHT: usize = 4;
+
+/// Work the console does on the server, so that a closed page cannot cut it short unseen and
+/// a double click cannot do it twice.
+#[derive(Clone, Default)]
+pub struct Jobs {
+    /// The Add in progress, or the last one.
+    adding: Arc<Mutex<Option<Adding>>>,
+    /// Held while a seek runs: "Run seek now" meanwhile is refused rather than run twice.
+    seeking: Arc<tokio::sync::Mutex<()>>,
+}
+
+/// An Add, as the page shows its progress.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Adding {
+    pub dataset: String,
+    pub requested: usize,
+    pub added: usize,
+    pub done: bool,
+    pub error: Option<String>,
+}
+
+impl Adding {
+    /// "added 150 objects to embedding", or how far it got and why it stopped.
+    pub fn summary(&self) -> String {
+        match &self.error {
+            None if self.done => format!("added {} objects to {}", self.added, self.dataset),
+            None => format!(
+                "adding objects to {}: {} of {} so far",
+                self.dataset, self.added, self.requested
+            ),
+            Some(e) => format!(
+                "added only {} of {} objects to {}: {e}",
+                self.added, self.requested, self.dataset
+            ),
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -98,14 +147,32 @@ struct ClickRequest {
     user_id: String,
 }
 
-#[derive(Deserialize)]
-struct ObjectsRequest {
-    dataset: String,
-    count: usize,
-}
-
 fn err(status: StatusCode, text: impl Into<String>) -> Response {
     (status, Json(json!({"error": text.into()}))).into_response()
+}
+
+/// Every error the console answers is `{"error": "..."}`, including axum's own plain-text
+/// rejections (a body that is not JSON, a wrong method, an unknown path).
+async fn json_errors(resp: Response) -> Response {
+    let status = resp.status();
+    let is_json = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if is_json || !(status.is_client_error() || status.is_server_error()) {
+        return resp;
+    }
+    let bytes = axum::body::to_bytes(resp.into_body(), 64 * 1024)
+        .await
+        .unwrap_or_default();
+    let text = String::from_utf8_lossy(&bytes).trim().to_owned();
+    let text = if text.is_empty() {
+        status.canonical_reason().unwrap_or("error").to_owned()
+    } else {
+        text
+    };
+    err(status, text)
 }
 
 async fn state(State(c): State<Console>) -> Json<Value> {
@@ -119,11 +186,20 @@ async fn state(State(c): State<Console>) -> Json<Value> {
         .iter()
         .map(|(n, p)| json!({"name": n, "prefix": p}))
         .collect();
+    let adding = c
+        .jobs
+        .adding
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone()
+        .map(|a| json!({"summary": a.summary(), "progress": a}));
     Json(json!({
         "messages": channel_view(&c.slack.received()),
         "users": users,
         "datasets": datasets,
         "send_url": c.send_url,
+        "adding": adding,
+        "max_add": MAX_ADD,
     }))
 }
 
@@ -170,34 +246,195 @@ async fn click(State(c): State<Console>, Json(req): Json<ClickRequest>) -> Respo
     }
 }
 
+/// One manual seek at a time: a second click while one runs is refused, so a double click
+/// posts one message. The seek runs to its end even if the page goes away.
 async fn seek_now(State(c): State<Console>) -> Response {
+    let Ok(running) = c.jobs.seeking.clone().try_lock_owned() else {
+        return err(
+            StatusCode::CONFLICT,
+            "a seek is already running: its message will appear in the channel",
+        );
+    };
     let id = uuid::Uuid::new_v4().to_string();
-    match c
-        .seek
-        .invoke(&id, json!({}), Duration::from_secs(120))
-        .await
-    {
+    let seek = c.seek.clone();
+    let job = tokio::spawn(async move {
+        let outcome = seek.invoke(&id, json!({}), Duration::from_secs(120)).await;
+        drop(running);
+        outcome
+    });
+    match job.await.ok().flatten() {
         Some(Ok(v)) => Json(v).into_response(),
-        Some(Err(e)) => err(StatusCode::BAD_GATEWAY, e.to_string()),
+        Some(Err(e)) => err(StatusCode::BAD_GATEWAY, format!("seek failed: {e}")),
         None => err(StatusCode::GATEWAY_TIMEOUT, "seek did not answer"),
     }
 }
 
-async fn add_objects(State(c): State<Console>, Json(req): Json<ObjectsRequest>) -> Response {
-    let Some((_, prefix)) = c.datasets.iter().find(|(n, _)| *n == req.dataset).cloned() else {
-        return err(StatusCode::BAD_REQUEST, "unknown dataset");
+/// Tells the Kubeflow stand-in how to answer the next launch: `{"fail": "none" | "401" | "404"
+/// | "500" | "slow" | "login"}` (`500` fails every attempt of one launch).
+async fn kfp_mode(State(c): State<Console>, body: Result<Json<Value>, JsonRejection>) -> Response {
+    use crate::kfp::{Call, Fault};
+    let Some(kfp) = &c.kfp else {
+        return err(StatusCode::CONFLICT, "no Kubeflow stand-in in this console");
     };
-    if req.count == 0 || req.count > 5_000 {
-        return err(StatusCode::BAD_REQUEST, "count must be 1 to 5000");
+    let mode = match &body {
+        Ok(Json(v)) => v.get("fail").and_then(Value::as_str).unwrap_or_default(),
+        Err(rejection) => return err(StatusCode::BAD_REQUEST, rejection.body_text()),
+    };
+    kfp.clear_plan();
+    let (call, faults): (Call, Vec<Fault>) = match mode {
+        "none" => (Call::Any, vec![]),
+        "401" => (
+            Call::Any,
+            vec![Fault::Status(401, "unauthenticated".into())],
+        ),
+        "login" => (Call::Any, vec![Fault::LoginRedirect]),
+        "404" => (
+            Call::GetPipeline,
+            vec![Fault::Status(404, "pipeline not found".into())],
+        ),
+        "500" => (
+            Call::CreateRun,
+            (0..3)
+                .map(|_| Fault::Status(500, "internal error".into()))
+                .collect(),
+        ),
+        "slow" => (Call::CreateRun, vec![Fault::Slow(Duration::from_secs(3))]),
+        other => {
+            return err(
+                StatusCode::BAD_REQUEST,
+                format!("fail must be none, 401, login, 404, 500 or slow, not {other:?}"),
+            );
+        }
+    };
+    kfp.plan(call, faults);
+    Json(json!({"kfp": mode})).into_response()
+}
+
+/// Adds `count` objects under a dataset's prefix, a few puts at a time, in the background: the
+/// page shows the progress from `/api/state`, and this answers the number actually added.
+async fn add_objects(
+    State(c): State<Console>,
+    body: Result<Json<Value>, JsonRejection>,
+) -> Response {
+    let req = match body {
+        Ok(Json(req)) => req,
+        Err(rejection) => return err(StatusCode::BAD_REQUEST, rejection.body_text()),
+    };
+    let Some(count) = req
+        .get("count")
+        .and_then(Value::as_u64)
+        .filter(|n| (1..=MAX_ADD).contains(n))
+    else {
+        return err(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "count must be a whole number from 1 to {MAX_ADD}, not {}",
+                req.get("count").unwrap_or(&Value::Null)
+            ),
+        );
+    };
+    let count = count as usize;
+    let name = req.get("dataset").and_then(Value::as_str).unwrap_or("");
+    let Some((dataset, prefix)) = c.datasets.iter().find(|(n, _)| n == name).cloned() else {
+        return err(StatusCode::BAD_REQUEST, format!("unknown dataset {name:?}"));
+    };
+    {
+        let mut adding = c.jobs.adding.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(a) = adding.as_ref().filter(|a| !a.done) {
+            return err(
+                StatusCode::CONFLICT,
+                format!("still {}; wait for it to finish", a.summary()),
+            );
+        }
+        *adding = Some(Adding {
+            dataset,
+            requested: count,
+            added: 0,
+            done: false,
+            error: None,
+        });
     }
     let start = {
         let mut next = c.next_object.lock().unwrap_or_else(|p| p.into_inner());
-        let start = *next.get(&req.dataset).unwrap_or(&0);
-        next.insert(req.dataset.clone(), start + req.count);
+        let start = next.get(&prefix).copied().unwrap_or(0);
+        next.insert(prefix.clone(), start + count);
         start
     };
-    crate::moto::put_objects(&c.sdk, &c.bucket, &prefix, start, req.count).await;
-    Json(json!({"dataset": req.dataset, "added": req.count})).into_response()
+    let job = tokio::spawn(put_objects(c.clone(), prefix, start, count));
+    job.await.ok();
+    let done = c
+        .jobs
+        .adding
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    match done {
+        Some(a) if a.error.is_none() => {
+            Json(json!({"dataset": a.dataset, "added": a.added, "summary": a.summary()}))
+                .into_response()
+        }
+        Some(a) => (
+            StatusCode::BAD_GATEWAY,
+            Json(json!({"error": a.summary(), "added": a.added})),
+        )
+            .into_response(),
+        None => err(StatusCode::INTERNAL_SERVER_ERROR, "the Add was lost"),
+    }
+}
+
+/// The puts behind an Add, counted into `jobs.adding` as they succeed; stops at the first error.
+async fn put_objects(c: Console, prefix: String, start: usize, count: usize) {
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&c.sdk)
+            .force_path_style(true)
+            .build(),
+    );
+    let mut running = tokio::task::JoinSet::new();
+    let (mut next, end) = (start, start + count);
+    let mut error = None;
+    loop {
+        while error.is_none() && next < end && running.len() < ADD_IN_FLIGHT {
+            let put = s3
+                .put_object()
+                .bucket(&c.bucket)
+                .key(format!("{prefix}{next:06}.jsonl"))
+                .body(aws_sdk_s3::primitives::ByteStream::from_static(b"{}\n"));
+            running.spawn(async move { put.send().await.map(|_| ()) });
+            next += 1;
+        }
+        let Some(done) = running.join_next().await else {
+            break;
+        };
+        let mut adding = c.jobs.adding.lock().unwrap_or_else(|p| p.into_inner());
+        match done {
+            Ok(Ok(())) => {
+                if let Some(a) = adding.as_mut() {
+                    a.added += 1;
+                }
+            }
+            Ok(Err(e)) => {
+                error.get_or_insert_with(|| {
+                    format!(
+                        "a put failed: {}",
+                        aws_sdk_s3::error::DisplayErrorContext(&e)
+                    )
+                });
+            }
+            Err(e) => {
+                error.get_or_insert_with(|| e.to_string());
+            }
+        }
+    }
+    if let Some(a) = c
+        .jobs
+        .adding
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .as_mut()
+    {
+        a.done = true;
+        a.error = error;
+    }
 }
 
 async fn status(State(c): State<Console>) -> Response {
@@ -225,13 +462,30 @@ async fn status(State(c): State<Console>) -> Response {
 
 const PAGE: &str = include_str!("../console/index.html");
 
+/// The console's icon: a small aubergine square with "ct".
+const FAVICON: &str = r##"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32"><rect width="32" height="32" rx="7" fill="#3f0e40"/><text x="16" y="21.5" font-family="Arial, sans-serif" font-size="15" font-weight="700" fill="#fff" text-anchor="middle">ct</text></svg>"##;
+
+async fn favicon() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "image/svg+xml"),
+            (header::CACHE_CONTROL, "max-age=86400"),
+        ],
+        FAVICON,
+    )
+        .into_response()
+}
+
 /// The console's routes.
 pub fn router(console: Console) -> axum::Router {
     axum::Router::new()
         .route("/", get(|| async { Html(PAGE) }))
+        .route("/favicon.svg", get(favicon))
+        .route("/favicon.ico", get(favicon))
         .route("/api/state", get(state))
         .route("/api/click", post(click))
         .route("/api/seek", post(seek_now))
+        .route("/api/kfp", post(kfp_mode))
         .route("/api/objects", post(add_objects))
         .route("/api/status", get(status))
         .route(
@@ -240,6 +494,10 @@ pub fn router(console: Console) -> axum::Router {
                 Html("<!doctype html><title>Kubeflow Pipelines (local)</title><h1>Kubeflow Pipelines</h1><p>A local stand-in: in a real deployment this is your pipelines dashboard.</p>")
             }),
         )
+        .fallback(|uri: axum::http::Uri| async move {
+            err(StatusCode::NOT_FOUND, format!("no such page: {}", uri.path()))
+        })
+        .layer(axum::middleware::map_response(json_errors))
         .with_state(console)
 }
 

@@ -5,6 +5,8 @@
 //! - [`slack`]: a stand-in for Slack's incoming webhook and `response_url` that records what it
 //!   receives and answers 429, 500 or slowly on demand.
 //! - [`runtime`]: a stand-in for the Lambda Runtime API, to drive the real function binaries.
+//! - [`invoke`]: a stand-in for the Lambda Invoke API that hands events to a runtime stand-in.
+//! - [`kfp`]: a stand-in for the Kubeflow Pipelines REST API that records runs and fails on demand.
 //! - [`events`]: events in their real JSON shapes.
 //! - [`dynamo_proxy`]: a proxy in front of moto's DynamoDB that loses answers, throttles or
 //!   fails on demand.
@@ -16,6 +18,8 @@ pub mod dynamo_proxy;
 pub mod events;
 pub mod fake_s3;
 pub mod function_url;
+pub mod invoke;
+pub mod kfp;
 pub mod moto;
 pub mod render;
 pub mod runtime;

@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{Notify, oneshot};
 
+/// A function's answer to one invocation: its result, or (`Err`) its error report.
 pub type Outcome = Result<Value, Value>;
 
 #[derive(Default)]
@@ -125,13 +126,8 @@ impl LambdaRuntime {
         *self.inner.first_poll.lock().unwrap()
     }
 
-    /// Queues one invocation and waits for the function's answer (`Err` is its error report).
-    pub async fn invoke(
-        &self,
-        request_id: &str,
-        event: Value,
-        timeout: Duration,
-    ) -> Option<Outcome> {
+    /// Queues one invocation without waiting; the receiver gets the function's answer.
+    pub fn enqueue(&self, request_id: &str, event: Value) -> oneshot::Receiver<Outcome> {
         let (tx, rx) = oneshot::channel();
         self.inner
             .waiting
@@ -144,6 +140,17 @@ impl LambdaRuntime {
             .unwrap()
             .push_back((request_id.to_owned(), event));
         self.inner.ready.notify_waiters();
+        rx
+    }
+
+    /// Queues one invocation and waits for the function's answer (`Err` is its error report).
+    pub async fn invoke(
+        &self,
+        request_id: &str,
+        event: Value,
+        timeout: Duration,
+    ) -> Option<Outcome> {
+        let rx = self.enqueue(request_id, event);
         tokio::time::timeout(timeout, rx)
             .await
             .ok()
@@ -219,6 +226,26 @@ pub fn spawn(name: &str, env: &[(String, String)]) -> tokio::process::Child {
         .expect("spawn function binary")
 }
 
+/// Collects a spawned function's stdout and stderr lines (and keeps its pipes drained).
+pub fn logs(child: &mut tokio::process::Child) -> Arc<Mutex<Vec<String>>> {
+    use tokio::io::AsyncBufReadExt;
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let streams: [Box<dyn tokio::io::AsyncRead + Send + Unpin>; 2] = [
+        Box::new(child.stdout.take().expect("piped stdout")),
+        Box::new(child.stderr.take().expect("piped stderr")),
+    ];
+    for stream in streams {
+        let sink = lines.clone();
+        tokio::spawn(async move {
+            let mut reader = tokio::io::BufReader::new(stream).lines();
+            while let Ok(Some(line)) = reader.next_line().await {
+                sink.lock().unwrap().push(line);
+            }
+        });
+    }
+    lines
+}
+
 /// A function binary running behind its own Runtime API stand-in, with the Lambda environment
 /// pointed at moto plus `extra`.
 pub struct Function {
@@ -231,7 +258,8 @@ impl Function {
         let runtime = LambdaRuntime::start().await;
         let mut env = lambda_env(name, Some(&runtime.api), crate::moto::url());
         env.extend(extra);
-        let child = spawn(name, &env);
+        let mut child = spawn(name, &env);
+        logs(&mut child);
         Self {
             runtime,
             _child: child,

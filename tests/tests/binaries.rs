@@ -5,7 +5,7 @@
 
 use harness::World;
 use harness::events::scheduled_event;
-use harness::runtime::{LambdaRuntime, lambda_env, spawn};
+use harness::runtime::{LambdaRuntime, lambda_env, logs, spawn};
 use harness::slack::WEBHOOK_TOKEN;
 use harness::slack_events::{SIGNING_SECRET, block_actions, form, signed_event};
 use serde_json::{Value, json};
@@ -49,6 +49,10 @@ async fn seek_refuses_to_start_naming_the_bad_variable() {
         ("DATA_BUCKET", without(good.clone(), "DATA_BUCKET")),
         ("DATASETS", without(good.clone(), "DATASETS")),
         ("DATASETS", with(good.clone(), "DATASETS", "embedding")),
+        (
+            "DATASETS",
+            with(good.clone(), "DATASETS", "faiss=train/faiss/:5OO"),
+        ),
         (
             "DATA_INTERVAL",
             with(good.clone(), "DATA_INTERVAL", "weekly"),
@@ -107,24 +111,6 @@ async fn actions_refuses_to_start_without_its_signing_secret_or_kubeflow_url() {
 }
 
 /// Collects a child's stdout lines (its logs) in the background.
-fn logs(child: &mut tokio::process::Child) -> std::sync::Arc<std::sync::Mutex<Vec<String>>> {
-    use tokio::io::AsyncBufReadExt;
-    let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    for stream in [
-        Box::new(child.stdout.take().unwrap()) as Box<dyn tokio::io::AsyncRead + Send + Unpin>,
-        Box::new(child.stderr.take().unwrap()),
-    ] {
-        let sink = lines.clone();
-        tokio::spawn(async move {
-            let mut reader = tokio::io::BufReader::new(stream).lines();
-            while let Ok(Some(line)) = reader.next_line().await {
-                sink.lock().unwrap().push(line);
-            }
-        });
-    }
-    lines
-}
-
 #[tokio::test]
 async fn the_seek_binary_runs_a_scheduled_event_reads_the_secret_and_logs_json_without_secrets() {
     // GIVEN the webhook only in a Secrets Manager secret, as the template deploys it

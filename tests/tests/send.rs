@@ -742,7 +742,7 @@ async fn status_before_anything_happened_is_empty() {
     assert_eq!(a.header("content-type"), Some("application/json"));
     assert_eq!(
         a.json(),
-        json!({"datasets": [], "latest_request": null, "last_decision": null})
+        json!({"datasets": [], "latest_request": null, "last_decision": null, "latest_run": null})
     );
     let a = call(&s, get(Some("text/plain"))).await;
     assert_eq!(a.status, 200);

@@ -7,12 +7,15 @@
 
 use ct_shared::Timestamp;
 use ct_shared::aws::SdkConfig;
-use ct_shared::aws::dynamo::{DecisionStore, DynamoStore, Patience, StoreError};
+use ct_shared::aws::dynamo::{
+    DecisionStore, DynamoStore, LaunchState, LaunchStore, Patience, StoreError,
+};
+use ct_shared::aws::invoke::{AsyncInvoker, LambdaInvoker};
 use ct_shared::config::ActionsConfig;
 use ct_shared::domain::{ApprovalRequest, Choice, Decision, Standing};
-use ct_shared::slack::interaction::{self, Click};
+use ct_shared::slack::interaction::{self, Click, Interaction, RetryClick};
 use ct_shared::slack::signature;
-use ct_shared::slack::{RetryPolicy, SlackClient, SlackPoster, messages};
+use ct_shared::slack::{RetryPolicy, SlackClient, SlackPoster, launch as launch_msg, messages};
 use lambda_http::http::{Method, StatusCode, header};
 use lambda_http::{Body, Request, Response};
 use serde_json::{Value, json};
@@ -25,21 +28,31 @@ const DECIDE_ATTEMPTS: usize = 3;
 /// within 3 s; the notifications take at most 1 s after this (`RetryPolicy::INTERACTIVE`).
 pub const DECIDE_BUDGET: std::time::Duration = std::time::Duration::from_millis(1700);
 
+pub mod launch;
+
+use launch::{LaunchJob, Origin};
+
 /// actions' dependencies, built once at cold start.
-pub struct Actions<S, P> {
+pub struct Actions<S, P, Q> {
     pub config: ActionsConfig,
     pub store: S,
     pub slack: P,
+    /// Where launch jobs are queued: `Some` when Kubeflow Pipelines is configured.
+    pub launches: Option<Q>,
 }
 
-/// The deployed shape: DynamoDB and reqwest.
-pub type LiveActions = Actions<DynamoStore, SlackClient>;
+/// The deployed shape: DynamoDB, reqwest and the Lambda API.
+pub type LiveActions = Actions<DynamoStore, SlackClient, LambdaInvoker>;
 
 impl LiveActions {
     pub fn live(
         config: ActionsConfig,
         sdk: &SdkConfig,
     ) -> Result<Self, ct_shared::slack::client::HttpError> {
+        let launches = match (&config.kfp, &config.launch_function) {
+            (Some(_), Some(function)) => Some(LambdaInvoker::new(sdk, function.clone())),
+            _ => None,
+        };
         Ok(Actions {
             store: DynamoStore::with_patience(
                 sdk,
@@ -47,6 +60,7 @@ impl LiveActions {
                 Patience::INTERACTIVE,
             ),
             slack: SlackClient::new()?,
+            launches,
             config,
         })
     }
@@ -96,7 +110,7 @@ fn is_form(req: &Request) -> bool {
         })
 }
 
-impl<S: DecisionStore, P: SlackPoster> Actions<S, P> {
+impl<S: DecisionStore + LaunchStore, P: SlackPoster, Q: AsyncInvoker> Actions<S, P, Q> {
     /// Answers one HTTP request at time `now`.
     pub async fn respond(&self, req: &Request, now: Timestamp) -> Response<Body> {
         if req.method() != Method::POST {
@@ -122,8 +136,9 @@ impl<S: DecisionStore, P: SlackPoster> Actions<S, P> {
                 "expected application/x-www-form-urlencoded",
             );
         }
-        let click = match interaction::parse_form(body) {
-            Ok(click) => click,
+        let click = match interaction::parse_interaction(body) {
+            Ok(Interaction::Decide(click)) => click,
+            Ok(Interaction::RetryLaunch(retry)) => return self.retry(&retry, now).await,
             Err(e) => {
                 tracing::warn!(reason = %e, "refused a payload");
                 return refuse(StatusCode::BAD_REQUEST, &e.to_string());
@@ -227,15 +242,37 @@ impl<S: DecisionStore, P: SlackPoster> Actions<S, P> {
         };
         let channel = async {
             match verdict {
-                Verdict::Recorded(d) if d.choice == Choice::Train => self
-                    .slack
-                    .post(
-                        self.config.common.slack_webhook.expose(),
-                        &messages::kubeflow(&self.config.kubeflow_url),
-                        policy,
-                    )
-                    .await
-                    .map_err(|e| ("channel webhook", e)),
+                Verdict::Recorded(d) if d.choice == Choice::Train => {
+                    let notice = match &self.launches {
+                        // The run is started by a launch job; if it cannot even be queued, say
+                        // so at once, with Retry.
+                        Some(queue) => {
+                            let job = LaunchJob::new(
+                                &request.id,
+                                Origin::Approval,
+                                click.response_url.clone(),
+                            );
+                            match queue.invoke_async(&job.to_event()).await {
+                                Ok(()) => {
+                                    tracing::info!(request_id = %request.id, job_id = %job.job_id, "launch queued");
+                                    return Ok(());
+                                }
+                                Err(e) => {
+                                    tracing::error!(request_id = %request.id, error = %e, "could not queue the launch");
+                                    launch_msg::launch_failed(
+                                        &request.id,
+                                        "the launch could not be queued; press Retry",
+                                    )
+                                }
+                            }
+                        }
+                        None => messages::kubeflow(&self.config.kubeflow_url),
+                    };
+                    self.slack
+                        .post(self.config.common.slack_webhook.expose(), &notice, policy)
+                        .await
+                        .map_err(|e| ("channel webhook", e))
+                }
                 _ => Ok(()),
             }
         };
@@ -246,9 +283,76 @@ impl<S: DecisionStore, P: SlackPoster> Actions<S, P> {
     }
 }
 
+impl<S: DecisionStore + LaunchStore, P: SlackPoster, Q: AsyncInvoker> Actions<S, P, Q> {
+    /// Retry on a launch that could not start: queue a new job, if the launch is waiting for one.
+    async fn retry(&self, retry: &RetryClick, now: Timestamp) -> Response<Body> {
+        let Some(queue) = &self.launches else {
+            return refuse(StatusCode::CONFLICT, "launching runs is not configured");
+        };
+        let id = &retry.request_id;
+        let reopened = match self.store.request_retry(id, &retry.by.id, now).await {
+            Ok(reopened) => reopened,
+            Err(e) => {
+                tracing::error!(error = %e, request_id = %id, "could not record the retry");
+                return refuse(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "state store unavailable; try again",
+                );
+            }
+        };
+        let answer = if reopened {
+            let job = LaunchJob::new(
+                id,
+                Origin::Retry {
+                    by: retry.by.id.clone(),
+                },
+                None,
+            );
+            if let Err(e) = queue.invoke_async(&job.to_event()).await {
+                tracing::error!(request_id = %id, error = %e, "could not queue the retried launch");
+                return refuse(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "could not queue the launch; try again",
+                );
+            }
+            tracing::info!(request_id = %id, user_id = %retry.by.id, job_id = %job.job_id, "launch retried");
+            launch_msg::retrying(&retry.by.id)
+        } else {
+            let why = match self.store.launch(id).await {
+                Ok(None) => return refuse(StatusCode::NOT_FOUND, "unknown approval request"),
+                Ok(Some(l)) => match l.state {
+                    Some(LaunchState::Started { run_id, .. }) => format!(
+                        "Training already started: <{}|run {run_id}>",
+                        ct_shared::kfp::run_link(&self.config.kubeflow_url, &run_id)
+                    ),
+                    _ if !l.approved => "This request is not approved.".to_owned(),
+                    _ => "The training run is being started already.".to_owned(),
+                },
+                Err(e) => {
+                    tracing::error!(error = %e, request_id = %id, "could not read the launch");
+                    return refuse(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "state store unavailable; try again",
+                    );
+                }
+            };
+            launch_msg::retry_not_needed(&why)
+        };
+        if let Some(url) = &retry.response_url
+            && let Err(e) = self
+                .slack
+                .post(url, &answer, RetryPolicy::INTERACTIVE)
+                .await
+        {
+            tracing::warn!(request_id = %id, error = %e, "could not answer the retry");
+        }
+        ok()
+    }
+}
+
 /// The Lambda entry point.
-pub async fn handle<S: DecisionStore, P: SlackPoster>(
-    app: &Actions<S, P>,
+pub async fn handle<S: DecisionStore + LaunchStore, P: SlackPoster, Q: AsyncInvoker>(
+    app: &Actions<S, P, Q>,
     req: Request,
 ) -> Result<Response<Body>, lambda_http::Error> {
     let started = std::time::Instant::now();
@@ -260,4 +364,47 @@ pub async fn handle<S: DecisionStore, P: SlackPoster>(
         "request"
     );
     Ok(resp)
+}
+
+/// Every event: a launch job (queued by actions itself), or a Function URL request, which
+/// lambda_http's own adapter turns into a [`Request`] and the answer back into its JSON.
+pub async fn dispatch<S, P, Q, K>(
+    app: &Actions<S, P, Q>,
+    launcher: Option<&launch::Launcher<S, K, P>>,
+    event: lambda_runtime::LambdaEvent<Value>,
+) -> Result<Value, lambda_runtime::Error>
+where
+    S: DecisionStore + LaunchStore,
+    P: SlackPoster,
+    Q: AsyncInvoker,
+    K: ct_shared::kfp::Pipelines,
+{
+    use lambda_http::Service;
+    let lambda_runtime::LambdaEvent { payload, context } = event;
+    if let Some(job) = LaunchJob::from_event(&payload) {
+        let job = job.map_err(|e| {
+            tracing::error!(error = %e, "refused a launch job");
+            e
+        })?;
+        let Some(launcher) = launcher else {
+            tracing::warn!(request_id = %job.request_id, "a launch job arrived, but KFP_ENDPOINT is not set");
+            return Ok(json!({"launch": "skipped", "why": "KFP_ENDPOINT is not set"}));
+        };
+        let deadline = context
+            .deadline
+            .checked_div(1000)
+            .map_or_else(Timestamp::now, |s| Timestamp::from_secs(s as i64));
+        let outcome = launcher.run(&job, &context.request_id, Timestamp::now(), deadline).await.map_err(|e| {
+            tracing::error!(request_id = %job.request_id, error = %e, "launch job failed; Lambda will retry it");
+            e
+        })?;
+        return Ok(serde_json::to_value(outcome)?);
+    }
+    let request: lambda_http::request::LambdaRequest = serde_json::from_value(payload)?;
+    let mut adapter =
+        lambda_http::Adapter::from(lambda_http::service_fn(|req: Request| handle(app, req)));
+    let response = adapter
+        .call(lambda_runtime::LambdaEvent::new(request, context))
+        .await?;
+    Ok(serde_json::to_value(response)?)
 }

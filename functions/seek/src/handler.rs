@@ -218,6 +218,9 @@ impl<C: ObjectCounter, S: SeekStore, P: SlackPoster> Seeker<C, S, P> {
                     threshold: d.threshold.unwrap_or(self.config.data_interval),
                 });
             }
+            for c in counts.iter().filter(|c| c.seeked == 0) {
+                tracing::warn!(dataset = %c.name, "{}", messages::empty_prefix_warning(&c.prefix));
+            }
             let verdict = domain::verdict(&counts);
             let request = (verdict == Verdict::Ask).then(|| ApprovalRequest {
                 id: domain::new_request_id(),

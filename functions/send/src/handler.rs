@@ -40,6 +40,8 @@ pub const SLACK_BUDGET: Duration = Duration::from_secs(25);
 pub struct Sender<P, S> {
     pub gate: Gate,
     webhook: Secret,
+    /// The Kubeflow Pipelines UI, for run links in `/status`.
+    kubeflow_url: Option<String>,
     pub slack: P,
     pub store: S,
     /// How hard to try each message (429s, 5xx, each attempt's timeout).
@@ -149,6 +151,7 @@ impl<P: SlackPoster, S: StatusStore> Sender<P, S> {
         Self {
             gate: Gate::new(config.url_auth, config.send_token.as_ref()),
             webhook: config.common.slack_webhook.clone(),
+            kubeflow_url: config.kubeflow_url.clone(),
             slack,
             store,
             policy: RetryPolicy::REQUEST,
@@ -242,7 +245,8 @@ impl<P: SlackPoster, S: StatusStore> Sender<P, S> {
     async fn status(&self, req: &Request) -> (Response<Body>, Option<String>) {
         match self.store.status().await {
             Ok(s) => {
-                let view = status::StatusView::from_status(&s);
+                let view = status::StatusView::from_status(&s)
+                    .with_run_links(self.kubeflow_url.as_deref());
                 let accept = req.headers().get(ACCEPT).map(HeaderValue::as_bytes);
                 let resp = if status::wants_text(accept) {
                     response(200, "text/plain; charset=utf-8", Body::from(view.to_text()))
@@ -345,6 +349,7 @@ mod tests {
                 datasets: vec![],
                 latest_request: None,
                 last_decision: None,
+                latest_run: None,
             })
         }
     }

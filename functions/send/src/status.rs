@@ -2,7 +2,7 @@
 //! state, and the last decision. JSON for programs, a few lines of text for people.
 
 use ct_shared::Timestamp;
-use ct_shared::aws::dynamo::{DatasetState, Status};
+use ct_shared::aws::dynamo::{DatasetState, LaunchState, RunRecord, Status};
 use ct_shared::domain::{ApprovalRequest, Count, Decision};
 use serde::Serialize;
 
@@ -51,12 +51,61 @@ pub struct RequestView {
     pub decision: Option<DecisionView>,
 }
 
+/// The training run the latest approval launched.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RunView {
+    pub request_id: String,
+    /// `not_launched` (no Kubeflow Pipelines configured, or not yet), `starting`, `started`,
+    /// `failed` or `retrying`.
+    pub launch: &'static str,
+    pub run_id: Option<String>,
+    /// KFP's state of the run when it was started (e.g. `PENDING`).
+    pub run_state: Option<String>,
+    pub pipeline_version_id: Option<String>,
+    pub link: Option<String>,
+    pub reason: Option<String>,
+}
+
 /// `GET /status` as JSON.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct StatusView {
     pub datasets: Vec<DatasetView>,
     pub latest_request: Option<RequestView>,
     pub last_decision: Option<DecisionView>,
+    pub latest_run: Option<RunView>,
+}
+
+fn run(r: &RunRecord) -> RunView {
+    let mut view = RunView {
+        request_id: r.request_id.clone(),
+        launch: "not_launched",
+        run_id: None,
+        run_state: None,
+        pipeline_version_id: None,
+        link: None,
+        reason: None,
+    };
+    match &r.launch {
+        None => {}
+        Some(LaunchState::Launching { .. }) => view.launch = "starting",
+        Some(LaunchState::RetryRequested { .. }) => view.launch = "retrying",
+        Some(LaunchState::Started {
+            run_id,
+            pipeline_version_id,
+            run_state,
+            ..
+        }) => {
+            view.launch = "started";
+            view.run_id = Some(run_id.clone());
+            view.run_state = Some(run_state.clone());
+            view.pipeline_version_id = Some(pipeline_version_id.clone());
+        }
+        Some(LaunchState::Failed { reason, .. }) => {
+            view.launch = "failed";
+            view.reason = Some(reason.clone());
+        }
+    }
+    view
 }
 
 fn time(t: Option<Timestamp>) -> Option<String> {
@@ -112,7 +161,18 @@ impl StatusView {
             datasets: s.datasets.iter().map(dataset).collect(),
             latest_request: s.latest_request.as_ref().map(request),
             last_decision: s.last_decision.as_ref().map(decision),
+            latest_run: s.latest_run.as_ref().map(run),
         }
+    }
+
+    /// Adds the KFP UI's page to the latest run, when the UI's address is known.
+    pub fn with_run_links(mut self, kubeflow_url: Option<&str>) -> Self {
+        if let (Some(base), Some(r)) = (kubeflow_url, self.latest_run.as_mut())
+            && let Some(id) = &r.run_id
+        {
+            r.link = Some(ct_shared::kfp::run_link(base, id));
+        }
+        self
     }
 
     /// The short, human-readable form (`Accept: text/plain`).
@@ -168,6 +228,24 @@ impl StatusView {
                 d.at,
                 d.request_id
             )),
+        }
+        if let Some(r) = &self.latest_run {
+            let detail = match (r.launch, &r.run_id) {
+                ("started", Some(id)) => format!(
+                    "run {id} ({}){}",
+                    r.run_state.as_deref().unwrap_or("?"),
+                    r.link.as_ref().map_or(String::new(), |l| format!(" {l}"))
+                ),
+                ("failed", _) => format!(
+                    "could not start: {}",
+                    r.reason.as_deref().unwrap_or("no reason recorded")
+                ),
+                (other, _) => other.replace('_', " "),
+            };
+            out.push_str(&format!(
+                "Latest training run (request {}): {detail}\n",
+                r.request_id
+            ));
         }
         // Names come from Slack and the configuration: keep the view to plain lines.
         out.chars()
@@ -251,7 +329,50 @@ mod tests {
                 decision: decided.then(|| d.clone()),
             }),
             last_decision: decided.then_some(d),
+            latest_run: decided.then(|| RunRecord {
+                request_id: "req1".into(),
+                launch: Some(LaunchState::Started {
+                    owner: "job".into(),
+                    run_id: "run-7".into(),
+                    pipeline_version_id: "v-2".into(),
+                    run_state: "PENDING".into(),
+                    at: Timestamp::from_secs(1_795_900_010),
+                }),
+            }),
         }
+    }
+
+    #[test]
+    fn the_latest_run_is_shown_with_its_link() {
+        let v = StatusView::from_status(&status(true))
+            .with_run_links(Some("https://kf.example.com/pipeline/"));
+        let j = serde_json::to_value(&v).unwrap();
+        assert_eq!(j["latest_run"]["launch"], "started");
+        assert_eq!(j["latest_run"]["run_id"], "run-7");
+        assert_eq!(
+            j["latest_run"]["link"],
+            "https://kf.example.com/pipeline/#/runs/details/run-7"
+        );
+        assert!(
+            v.to_text().contains(
+                "Latest training run (request req1): run run-7 (PENDING) https://kf.example.com/pipeline/#/runs/details/run-7"
+            ),
+            "{}",
+            v.to_text()
+        );
+        let mut failed = status(true);
+        failed.latest_run.as_mut().unwrap().launch = Some(LaunchState::Failed {
+            owner: "job".into(),
+            reason: "Kubeflow needs authentication (HTTP 401)".into(),
+            attempts: 1,
+            at: Timestamp::from_secs(0),
+        });
+        let t = StatusView::from_status(&failed).to_text();
+        assert!(
+            t.contains("could not start: Kubeflow needs authentication"),
+            "{t}"
+        );
+        assert!(StatusView::from_status(&status(false)).latest_run.is_none());
     }
 
     #[test]
@@ -275,6 +396,7 @@ mod tests {
             datasets: vec![],
             latest_request: None,
             last_decision: None,
+            latest_run: None,
         });
         assert_eq!(
             empty.to_text(),

@@ -2,6 +2,7 @@
 //! Each returns domain-shaped results and errors, never SDK types.
 
 pub mod dynamo;
+pub mod invoke;
 pub mod s3;
 pub mod secrets;
 

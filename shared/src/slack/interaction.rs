@@ -34,6 +34,28 @@ impl Click {
     }
 }
 
+/// A click on a failed launch's Retry button.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetryClick {
+    pub request_id: String,
+    pub by: Person,
+    pub response_url: Option<String>,
+}
+
+/// What a verified interaction asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Interaction {
+    /// Train! or Nope! on an approval request.
+    Decide(Click),
+    /// Retry on a launch that could not start.
+    RetryLaunch(RetryClick),
+}
+
+/// The Retry button's value: `retry:<request id>`.
+pub fn retry_value(request_id: &str) -> String {
+    format!("retry:{request_id}")
+}
+
 /// Why a verified body is still not a click we understand. Each maps to a 4xx.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PayloadError {
@@ -54,9 +76,13 @@ pub fn button_value(choice: Choice, request_id: &str) -> String {
     format!("{}:{request_id}", choice.as_str())
 }
 
-fn parse_button_value(value: &str) -> Option<(Choice, String)> {
-    let (choice, id) = value.split_once(':')?;
-    let choice = Choice::parse(choice)?;
+/// The button a value names: a choice, or `None` for Retry.
+fn parse_button_value(value: &str) -> Option<(Option<Choice>, String)> {
+    let (verb, id) = value.split_once(':')?;
+    let choice = match verb {
+        "retry" => None,
+        other => Some(Choice::parse(other)?),
+    };
     let ok_id = !id.is_empty()
         && id.len() <= 64
         && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
@@ -103,6 +129,14 @@ struct Body {
 
 /// Decodes an `application/x-www-form-urlencoded` body's `payload` field into a [`Click`].
 pub fn parse_form(body: &[u8]) -> Result<Click, PayloadError> {
+    match parse_interaction(body)? {
+        Interaction::Decide(click) => Ok(click),
+        Interaction::RetryLaunch(_) => Err(PayloadError::UnknownButton),
+    }
+}
+
+/// Decodes a form's `payload` into what the click asks for: a decision or a launch's Retry.
+pub fn parse_interaction(body: &[u8]) -> Result<Interaction, PayloadError> {
     let payload = form_urlencoded::parse(body)
         .find(|(k, _)| k == "payload")
         .map(|(_, v)| v.into_owned())
@@ -111,7 +145,7 @@ pub fn parse_form(body: &[u8]) -> Result<Click, PayloadError> {
 }
 
 /// Parses the JSON payload itself.
-pub fn parse_payload(payload: &str) -> Result<Click, PayloadError> {
+pub fn parse_payload(payload: &str) -> Result<Interaction, PayloadError> {
     let value: serde_json::Value =
         serde_json::from_str(payload).map_err(|_| PayloadError::NotJson)?;
     let kind = value
@@ -133,13 +167,22 @@ pub fn parse_payload(payload: &str) -> Result<Click, PayloadError> {
         _ => return Err(PayloadError::UnknownButton),
     };
     let (choice, request_id) = parse_button_value(value).ok_or(PayloadError::UnknownButton)?;
-    Ok(Click {
-        choice,
-        request_id,
-        by: body.user.into(),
-        response_url: body.response_url.filter(|u| !u.is_empty()),
-        action_ts: action_ts.or(body.action_ts).filter(|t| !t.is_empty()),
-        trigger_id: body.trigger_id.filter(|t| !t.is_empty()),
+    let by: Person = body.user.into();
+    let response_url = body.response_url.filter(|u| !u.is_empty());
+    Ok(match choice {
+        Some(choice) => Interaction::Decide(Click {
+            choice,
+            request_id,
+            by,
+            response_url,
+            action_ts: action_ts.or(body.action_ts).filter(|t| !t.is_empty()),
+            trigger_id: body.trigger_id.filter(|t| !t.is_empty()),
+        }),
+        None => Interaction::RetryLaunch(RetryClick {
+            request_id,
+            by,
+            response_url,
+        }),
     })
 }
 
@@ -228,6 +271,28 @@ mod tests {
         );
         assert_eq!(press("", Some("t9")).identity("f"), "U1@t9");
         assert_eq!(press("", None).identity("f"), "U1@f");
+    }
+
+    #[test]
+    fn reads_a_launch_retry() {
+        let p = json!({
+            "type": "block_actions",
+            "user": {"id": "U7", "username": "cy"},
+            "actions": [{"action_id": "retry", "value": retry_value("abc"), "action_ts": "3.4"}],
+            "response_url": "https://hooks.slack.com/actions/T1/3/z"
+        });
+        assert_eq!(
+            parse_interaction(&form(&p)).unwrap(),
+            Interaction::RetryLaunch(RetryClick {
+                request_id: "abc".into(),
+                by: Person {
+                    id: "U7".into(),
+                    name: "cy".into()
+                },
+                response_url: Some("https://hooks.slack.com/actions/T1/3/z".into()),
+            })
+        );
+        assert_eq!(parse_form(&form(&p)), Err(PayloadError::UnknownButton));
     }
 
     #[test]

@@ -61,6 +61,29 @@ fn counts_block(counts: &[Count]) -> Value {
     json!({"type": "context", "elements": [{"type": "mrkdwn", "text": lines.join("\n")}]})
 }
 
+/// What the message (and seek's log) says about a dataset whose prefix listed no objects at
+/// all: most often a typo in `DATASETS` or the wrong bucket, which would otherwise count 0 every
+/// week, silently. Not escaped for Slack.
+pub fn empty_prefix_warning(prefix: &str) -> String {
+    format!("`{prefix}` is empty: a typo?")
+}
+
+/// One warning line per dataset whose prefix listed no objects, if any.
+fn empty_block(counts: &[Count]) -> Option<Value> {
+    let lines: Vec<String> = counts
+        .iter()
+        .filter(|c| c.seeked == 0)
+        .map(|c| {
+            format!(
+                "\u{26a0}\u{fe0f} *{}*: {}",
+                escape(&c.name),
+                escape(&empty_prefix_warning(&c.prefix))
+            )
+        })
+        .collect();
+    (!lines.is_empty()).then(|| section(&lines.join("\n")))
+}
+
 /// Slack renders this in each reader's own time zone; the fallback is UTC.
 pub fn slack_date(at: Timestamp) -> String {
     format!(
@@ -76,11 +99,9 @@ pub fn ask(request_id: &str, counts: &[Count]) -> Value {
         "{}. Would you like to train models?",
         new_objects_phrase(counts)
     );
-    json!({
-        "text": text,
-        "blocks": [
-            section(&text),
-            counts_block(counts),
+    let mut blocks = vec![section(&text), counts_block(counts)];
+    blocks.extend(empty_block(counts));
+    blocks.push(json!(
             {
                 "type": "actions",
                 "block_id": DECISION_BLOCK,
@@ -106,14 +127,16 @@ pub fn ask(request_id: &str, counts: &[Count]) -> Value {
                     }
                 ]
             }
-        ]
-    })
+    ));
+    json!({"text": text, "blocks": blocks})
 }
 
 /// seek's notice when nothing crossed its threshold: no buttons.
 pub fn no_need(counts: &[Count]) -> Value {
     let text = format!("No need to train: {}.", new_objects_phrase(counts));
-    json!({"text": text, "blocks": [section(&text), counts_block(counts)]})
+    let mut blocks = vec![section(&text), counts_block(counts)];
+    blocks.extend(empty_block(counts));
+    json!({"text": text, "blocks": blocks})
 }
 
 /// Replaces the question once decided: the counts, who and when, no buttons.
@@ -125,10 +148,13 @@ pub fn decided(snapshot: &[Count], decision: &Decision) -> Value {
         escape(&decision.by.id),
         slack_date(decision.at)
     );
+    let mut blocks = vec![section(&question), counts_block(snapshot)];
+    blocks.extend(empty_block(snapshot));
+    blocks.push(section(&outcome));
     json!({
         "replace_original": true,
         "text": format!("{question} {} by <@{}>", decision.choice.verb(), escape(&decision.by.id)),
-        "blocks": [section(&question), counts_block(snapshot), section(&outcome)]
+        "blocks": blocks
     })
 }
 

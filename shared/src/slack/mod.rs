@@ -3,6 +3,7 @@
 
 pub mod client;
 pub mod interaction;
+pub mod launch;
 pub mod messages;
 pub mod signature;
 

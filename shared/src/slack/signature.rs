@@ -16,10 +16,20 @@ pub enum SignatureError {
     MissingSignature,
     #[error("X-Slack-Request-Timestamp is not a number of seconds")]
     BadTimestamp,
-    #[error("request timestamp is {skew_secs} s from now, more than {MAX_SKEW_SECS} s")]
+    /// `skew_secs` is now minus the request's timestamp: positive for a timestamp in the past.
+    #[error("request timestamp is {}, more than {MAX_SKEW_SECS} s away", when(*skew_secs))]
     OutsideWindow { skew_secs: i64 },
     #[error("signature does not match")]
     Mismatch,
+}
+
+/// "301 s in the past" or "301 s in the future", for a skew of now minus the timestamp.
+fn when(skew_secs: i64) -> String {
+    if skew_secs >= 0 {
+        format!("{skew_secs} s in the past")
+    } else {
+        format!("{} s in the future", skew_secs.unsigned_abs())
+    }
 }
 
 fn mac(secret: &Secret, timestamp: &str, body: &[u8]) -> Hmac<Sha256> {
@@ -160,5 +170,31 @@ mod tests {
             ok(1_531_420_618 - 301),
             Err(SignatureError::OutsideWindow { skew_secs: -301 })
         );
+    }
+
+    #[test]
+    fn the_window_error_says_past_or_future_the_right_way_round() {
+        let secret = Secret::new(SECRET);
+        let at_now = |now: i64| {
+            verify(&secret, Some(TS), Some(EXPECTED), BODY.as_bytes(), at(now))
+                .unwrap_err()
+                .to_string()
+        };
+        // A 1970 timestamp seen today is long past.
+        let old = verify(
+            &secret,
+            Some("5"),
+            Some(EXPECTED),
+            BODY.as_bytes(),
+            at(1_795_908_650),
+        )
+        .unwrap_err()
+        .to_string();
+        assert_eq!(
+            old,
+            "request timestamp is 1795908645 s in the past, more than 300 s away"
+        );
+        assert!(at_now(1_531_420_618 + 301).contains("301 s in the past"));
+        assert!(at_now(1_531_420_618 - 301).contains("301 s in the future"));
     }
 }

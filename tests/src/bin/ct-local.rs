@@ -1,61 +1,223 @@
 //! ct-trigger on one machine: moto for S3 and DynamoDB, the real function binaries behind a
-//! local Lambda runtime, and a Slack stand-in. See `scripts/run`.
+//! local Lambda runtime, and a Slack stand-in. See `scripts/run` and `--help`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use harness::events::scheduled_event;
 use harness::runtime::{LambdaRuntime, lambda_env, spawn};
 use harness::slack::SlackStandIn;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tokio::task::JoinHandle;
 
 const BUCKET: &str = "ct-trigger-demo";
 const TABLE: &str = "ct-trigger-demo-state";
-const DATASETS: &str = "embedding=train/embedding/,faiss=train/faiss/:500";
+const DEMO_DATASETS: &str = "embedding=train/embedding/,faiss=train/faiss/:500";
+const DEMO_INTERVAL: &str = "100";
+const DEMO_KFP_PARAMETERS: &str =
+    r#"{"request": "${request_id}", "approved_by": "${approved_by}"}"#;
+/// The objects the demo bucket starts with, by prefix.
+const DEMO_OBJECTS: [(&str, usize); 2] = [("train/embedding/", 190), ("train/faiss/", 10)];
+
+const USAGE: &str = "\
+usage: scripts/run [up] [--port N]  the whole system and the local Slack console
+                                    (port 8787 by default; --port 0 picks a free one)
+       scripts/run seek             one weekly seek over the demo data; prints the message
+       scripts/run --help           this text
+
+Environment (the demo's values are the defaults):
+  DATASETS           name=prefix[:N],... counted in the demo bucket, which holds
+                     190 objects under train/embedding/ and 10 under train/faiss/
+                     (default embedding=train/embedding/,faiss=train/faiss/:500)
+  DATA_INTERVAL      the default threshold, in new objects (default 100)
+  SLACK_WEBHOOK_URL  `seek` only: post to this real Slack channel instead of printing
+                     the message (`up` always posts to the local console)
+";
+
+/// A setting ct-local passes to the functions: yours from the environment, or the demo's.
+struct Setting {
+    name: &'static str,
+    value: String,
+    yours: bool,
+}
+
+impl Setting {
+    fn read(name: &'static str, demo: &str) -> Self {
+        match std::env::var(name).ok().filter(|v| !v.trim().is_empty()) {
+            Some(value) => Self {
+                name,
+                value,
+                yours: true,
+            },
+            None => Self {
+                name,
+                value: demo.to_owned(),
+                yours: false,
+            },
+        }
+    }
+
+    /// `DATASETS=... (yours, from the environment)` or `... (the demo's; set DATASETS ...)`.
+    fn said(&self) -> String {
+        if self.yours {
+            format!("{}={} (yours, from the environment)", self.name, self.value)
+        } else {
+            format!(
+                "{}={} (the demo's; set {} to use your own)",
+                self.name, self.value, self.name
+            )
+        }
+    }
+}
 
 async fn demo_data(sdk: &aws_config::SdkConfig) {
     harness::moto::create_bucket(sdk, BUCKET).await;
     harness::moto::create_table(sdk, TABLE).await;
     harness::moto::put_key(sdk, BUCKET, "train/embedding/").await;
-    harness::moto::put_objects(sdk, BUCKET, "train/embedding/", 0, 190).await;
-    harness::moto::put_objects(sdk, BUCKET, "train/faiss/", 0, 10).await;
+    for (prefix, n) in DEMO_OBJECTS {
+        harness::moto::put_objects(sdk, BUCKET, prefix, 0, n).await;
+    }
+}
+
+/// The last lines a stream printed, kept to explain an early exit.
+type Said = Arc<Mutex<Vec<String>>>;
+
+/// A function binary running behind its own local runtime, its output passed through to this
+/// terminal as `[name] line`.
+struct Function {
+    name: &'static str,
+    child: tokio::process::Child,
+    stderr: Said,
+    stdout: Said,
+    readers: Vec<JoinHandle<()>>,
+}
+
+impl Function {
+    fn start(name: &'static str, env: &[(&str, String)], runtime: &LambdaRuntime) -> Self {
+        let mut all = lambda_env(name, Some(&runtime.api), harness::moto::url());
+        all.retain(|(k, _)| k != "AWS_LAMBDA_LOG_FORMAT");
+        all.push(("AWS_LAMBDA_LOG_FORMAT".into(), "Text".into()));
+        all.push(("AWS_LAMBDA_LOG_LEVEL".into(), "WARN".into()));
+        all.extend(env.iter().map(|(k, v)| ((*k).to_owned(), v.clone())));
+        let mut child = spawn(name, &all);
+        let (stderr, stdout) = (Said::default(), Said::default());
+        let mut readers = Vec::new();
+        let streams = [
+            child.stderr.take().map(|s| {
+                (
+                    Box::new(s) as Box<dyn tokio::io::AsyncRead + Send + Unpin>,
+                    &stderr,
+                )
+            }),
+            child.stdout.take().map(|s| (Box::new(s) as _, &stdout)),
+        ];
+        for (stream, said) in streams.into_iter().flatten() {
+            let said = said.clone();
+            readers.push(tokio::spawn(async move {
+                use tokio::io::AsyncBufReadExt;
+                let mut lines = tokio::io::BufReader::new(stream).lines();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    eprintln!("[{name}] {line}");
+                    let mut said = said.lock().unwrap();
+                    said.push(line);
+                    if said.len() > 20 {
+                        said.remove(0);
+                    }
+                }
+            }));
+        }
+        Self {
+            name,
+            child,
+            stderr,
+            stdout,
+            readers,
+        }
+    }
+
+    /// Waits for the function to exit, then says why in its own words: what it printed on
+    /// stderr (where `main` explains a refusal to start), or else its last log lines.
+    async fn exited(&mut self) -> String {
+        let status = match self.child.wait().await {
+            Ok(s) => s.to_string(),
+            Err(e) => e.to_string(),
+        };
+        for reader in self.readers.drain(..) {
+            reader.await.ok();
+        }
+        let stderr = self.stderr.lock().unwrap().clone();
+        let said = if stderr.is_empty() {
+            self.stdout.lock().unwrap().clone()
+        } else {
+            stderr
+        };
+        let name = self.name;
+        if said.is_empty() {
+            format!("{name} stopped ({status}) without saying why")
+        } else {
+            format!("{name} stopped ({status}):\n  {}", said.join("\n  "))
+        }
+    }
+
+    async fn stop(mut self) {
+        self.child.kill().await.ok();
+    }
+}
+
+/// The first of three functions to exit, in its own words.
+async fn first_exit(a: &mut Function, b: &mut Function, c: &mut Function) -> String {
+    tokio::select! {
+        why = a.exited() => why,
+        why = b.exited() => why,
+        why = c.exited() => why,
+    }
 }
 
 async fn seek_once() -> Result<(), String> {
+    let datasets = Setting::read("DATASETS", DEMO_DATASETS);
+    let interval = Setting::read("DATA_INTERVAL", DEMO_INTERVAL);
+    let real = std::env::var("SLACK_WEBHOOK_URL")
+        .ok()
+        .filter(|v| !v.trim().is_empty());
     let sdk = harness::moto::sdk().await;
     println!("moto (S3, DynamoDB) on {}", harness::moto::url());
     demo_data(&sdk).await;
     println!(
-        "demo data: s3://{BUCKET}/train/embedding/ 190 objects, train/faiss/ 10 objects; DATASETS={DATASETS}, DATA_INTERVAL=100"
+        "demo data: s3://{BUCKET}/train/embedding/ 190 objects, train/faiss/ 10 objects\n{}\n{}\n{}",
+        datasets.said(),
+        interval.said(),
+        if real.is_some() {
+            "SLACK_WEBHOOK_URL (yours, from the environment; not shown: it is a secret)"
+        } else {
+            "SLACK_WEBHOOK_URL unset: a local Slack stand-in takes the message"
+        }
     );
-    let real = std::env::var("SLACK_WEBHOOK_URL")
-        .ok()
-        .filter(|v| !v.is_empty());
     let stand_in = SlackStandIn::start().await;
     let webhook = real.clone().unwrap_or_else(|| stand_in.webhook_url());
     let runtime = LambdaRuntime::start().await;
-    let mut env = lambda_env("seek", Some(&runtime.api), harness::moto::url());
-    for (k, v) in [
-        ("DATA_BUCKET", BUCKET),
-        ("DATASETS", DATASETS),
-        ("DATA_INTERVAL", "100"),
-        ("STATE_TABLE", TABLE),
-        ("SLACK_WEBHOOK_URL", webhook.as_str()),
-        ("AWS_LAMBDA_LOG_FORMAT", "Text"),
-        ("AWS_LAMBDA_LOG_LEVEL", "WARN"),
-    ] {
-        env.retain(|(name, _)| name != k);
-        env.push((k.into(), v.into()));
-    }
-    let mut child = spawn("seek", &env);
+    let mut seek = Function::start(
+        "seek",
+        &[
+            ("DATA_BUCKET", BUCKET.to_owned()),
+            ("DATASETS", datasets.value),
+            ("DATA_INTERVAL", interval.value),
+            ("STATE_TABLE", TABLE.to_owned()),
+            ("SLACK_WEBHOOK_URL", webhook),
+        ],
+        &runtime,
+    );
     let now = ct_shared::Timestamp::now();
-    let event = scheduled_event(&now.rfc3339());
     println!("invoking the seek binary with an EventBridge Scheduled Event for {now} ...");
-    let outcome = runtime
-        .invoke("local-1", event, Duration::from_secs(120))
-        .await;
-    child.kill().await.ok();
+    let outcome = tokio::select! {
+        outcome = runtime.invoke("local-1", scheduled_event(&now.rfc3339()), Duration::from_secs(120)) => outcome,
+        why = seek.exited() => return Err(why),
+    };
+    seek.stop().await;
     match outcome {
-        Some(Ok(result)) => println!("seek returned: {result}"),
+        Some(Ok(result)) => println!(
+            "seek returned: {}",
+            serde_json::to_string_pretty(&result).unwrap_or_default()
+        ),
         Some(Err(error)) => return Err(format!("seek failed: {error}")),
         None => return Err("seek did not answer within 120 s".into()),
     }
@@ -70,51 +232,29 @@ async fn seek_once() -> Result<(), String> {
     Ok(())
 }
 
-/// Starts a function binary behind its own local runtime; the child stops with this process.
-fn function(name: &str, env: &[(&str, String)], runtime: &LambdaRuntime) -> tokio::process::Child {
-    let mut all = lambda_env(name, Some(&runtime.api), harness::moto::url());
-    all.retain(|(k, _)| k != "AWS_LAMBDA_LOG_FORMAT");
-    all.push(("AWS_LAMBDA_LOG_FORMAT".into(), "Text".into()));
-    all.push(("AWS_LAMBDA_LOG_LEVEL".into(), "WARN".into()));
-    all.extend(env.iter().map(|(k, v)| ((*k).to_owned(), v.clone())));
-    let mut child = spawn(name, &all);
-    // Let the function's own log lines through to this terminal.
-    for stream in [
-        child
-            .stderr
-            .take()
-            .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Send + Unpin>),
-        child.stdout.take().map(|s| Box::new(s) as _),
-    ]
-    .into_iter()
-    .flatten()
-    {
-        let name = name.to_owned();
-        tokio::spawn(async move {
-            use tokio::io::AsyncBufReadExt;
-            let mut lines = tokio::io::BufReader::new(stream).lines();
-            while let Ok(Some(line)) = lines.next_line().await {
-                eprintln!("[{name}] {line}");
-            }
-        });
-    }
-    child
-}
-
 /// The whole system: demo data, the three functions, their Function URLs, and the console.
 async fn up(port: u16) -> Result<(), String> {
-    let sdk = harness::moto::sdk().await;
-    demo_data(&sdk).await;
-    let slack = SlackStandIn::start().await;
+    // The port first: a clash is the likeliest failure, and needs nothing else started.
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
         .await
         .map_err(|e| {
-            format!("cannot listen on 127.0.0.1:{port} ({e}); try `scripts/run up --port 0`")
+            format!("cannot listen on 127.0.0.1:{port} ({e}); try `scripts/run --port 0`")
         })?;
     let console_url = format!(
         "http://{}/",
         listener.local_addr().map_err(|e| e.to_string())?
     );
+    let datasets = Setting::read("DATASETS", DEMO_DATASETS);
+    let interval = Setting::read("DATA_INTERVAL", DEMO_INTERVAL);
+    println!("{}\n{}", datasets.said(), interval.said());
+    if std::env::var("SLACK_WEBHOOK_URL").is_ok_and(|v| !v.trim().is_empty()) {
+        println!(
+            "SLACK_WEBHOOK_URL is set but not used: in `up` the local console is the channel (`scripts/run seek` posts to it)"
+        );
+    }
+    let sdk = harness::moto::sdk().await;
+    demo_data(&sdk).await;
+    let slack = SlackStandIn::start().await;
     let signing_secret = uuid::Uuid::new_v4().simple().to_string();
     let send_token = uuid::Uuid::new_v4().simple().to_string();
     let common = [
@@ -129,27 +269,40 @@ async fn up(port: u16) -> Result<(), String> {
     let mut seek_env = common.to_vec();
     seek_env.extend([
         ("DATA_BUCKET", BUCKET.to_owned()),
-        ("DATASETS", DATASETS.to_owned()),
-        ("DATA_INTERVAL", "100".to_owned()),
+        ("DATASETS", datasets.value.clone()),
+        ("DATA_INTERVAL", interval.value.clone()),
     ]);
+    // Train! starts a run on a local Kubeflow Pipelines stand-in: actions queues the launch
+    // job to itself through a local Lambda Invoke API.
+    let kfp = harness::kfp::KfpStandIn::start().await;
+    let invoke = harness::invoke::InvokeStandIn::start().await;
+    invoke.register("actions", &actions_rt);
+    let kubeflow_url = format!("{}/", kfp.base);
     let mut actions_env = common.to_vec();
     actions_env.extend([
         ("SLACK_SIGNING_SECRET", signing_secret.clone()),
-        ("KUBEFLOW_URL", format!("{console_url}kubeflow/")),
+        ("KUBEFLOW_URL", kubeflow_url.clone()),
+        ("KFP_ENDPOINT", kfp.base.clone()),
+        ("KFP_PIPELINE_NAME", "retrain".to_owned()),
+        ("KFP_PARAMETERS", DEMO_KFP_PARAMETERS.to_owned()),
+        ("AWS_ENDPOINT_URL_LAMBDA", invoke.url.clone()),
     ]);
     let mut send_env = common.to_vec();
     send_env.extend([
         ("SEND_URL_AUTH", "NONE".to_owned()),
         ("SEND_TOKEN", send_token.clone()),
+        ("KUBEFLOW_URL", kubeflow_url),
     ]);
-    let _children = [
-        function("seek", &seek_env, &seek_rt),
-        function("actions", &actions_env, &actions_rt),
-        function("send", &send_env, &send_rt),
-    ];
+    let mut seek = Function::start("seek", &seek_env, &seek_rt);
+    let mut actions = Function::start("actions", &actions_env, &actions_rt);
+    let mut send = Function::start("send", &send_env, &send_rt);
     let actions_url = harness::function_url::serve(actions_rt, "127.0.0.1:0").await;
     let send_url = harness::function_url::serve(send_rt, "127.0.0.1:0").await;
     let first_messages = slack.clone();
+    // The console's datasets are seek's; if DATASETS is malformed, seek says so and stops.
+    let console_datasets = ct_shared::config::parse_datasets(&datasets.value)
+        .map(|ds| ds.into_iter().map(|d| (d.name, d.prefix)).collect())
+        .unwrap_or_default();
     let console = harness::console::Console {
         slack,
         actions_url: actions_url.clone(),
@@ -157,25 +310,25 @@ async fn up(port: u16) -> Result<(), String> {
         seek: seek_rt.clone(),
         sdk,
         bucket: BUCKET.into(),
-        datasets: vec![
-            ("embedding".into(), "train/embedding/".into()),
-            ("faiss".into(), "train/faiss/".into()),
-        ],
+        datasets: console_datasets,
         users: vec![
             ("U0ANN".into(), "ann".into()),
             ("U0BOB".into(), "bob".into()),
         ],
         send_url: send_url.clone(),
         send_token: send_token.clone(),
-        next_object: std::sync::Arc::new(std::sync::Mutex::new(
-            [("embedding".to_owned(), 190), ("faiss".to_owned(), 10)]
-                .into_iter()
+        next_object: Arc::new(Mutex::new(
+            DEMO_OBJECTS
+                .iter()
+                .map(|(prefix, n)| ((*prefix).to_owned(), *n))
                 .collect(),
         )),
         http: {
             ct_shared::slack::client::install_tls_provider();
             reqwest::Client::new()
         },
+        jobs: Default::default(),
+        kfp: Some(kfp.clone()),
     };
     let app = harness::console::router(console);
     tokio::spawn(async move {
@@ -183,16 +336,18 @@ async fn up(port: u16) -> Result<(), String> {
     });
     // The first weekly seek, so the channel has a question waiting.
     let now = ct_shared::Timestamp::now();
-    match seek_rt
-        .invoke(
-            "first-seek",
-            scheduled_event(&now.rfc3339()),
-            Duration::from_secs(120),
-        )
-        .await
-    {
-        Some(Ok(v)) => println!("first seek: {} ({})", v["result"], v["text"]),
-        other => return Err(format!("the first seek failed: {other:?}")),
+    let first = tokio::select! {
+        first = seek_rt.invoke("first-seek", scheduled_event(&now.rfc3339()), Duration::from_secs(120)) => first,
+        why = first_exit(&mut seek, &mut actions, &mut send) => return Err(why),
+    };
+    match first {
+        Some(Ok(v)) => println!(
+            "first seek: {} ({})",
+            v["result"].as_str().unwrap_or("?"),
+            v["text"].as_str().unwrap_or_default()
+        ),
+        Some(Err(e)) => return Err(format!("the first seek failed: {e}")),
+        None => return Err("the first seek did not answer within 120 s".into()),
     }
     for post in first_messages.channel() {
         println!("{}", harness::render::message(&post.body));
@@ -201,32 +356,64 @@ async fn up(port: u16) -> Result<(), String> {
     println!(
         "send Function URL:    {send_url}/   e.g. curl -H 'Authorization: Bearer {send_token}' -d text=hello {send_url}/"
     );
+    println!(
+        "Kubeflow Pipelines stand-in: {}/ (Train! starts pipeline \"retrain\" there)",
+        kfp.base
+    );
     println!("console: {console_url}");
     println!("Ctrl-C stops everything.");
-    tokio::signal::ctrl_c().await.map_err(|e| e.to_string())?;
-    Ok(())
+    tokio::select! {
+        stop = tokio::signal::ctrl_c() => stop.map_err(|e| e.to_string()),
+        why = first_exit(&mut seek, &mut actions, &mut send) => Err(why),
+    }
+}
+
+/// What the command line asks for.
+#[derive(Debug, PartialEq)]
+enum Command {
+    Up { port: u16 },
+    Seek,
+    Help,
+}
+
+fn parse_args(args: &[String]) -> Result<Command, String> {
+    let mut mode = None;
+    let mut port = 8787;
+    let mut rest = args.iter();
+    while let Some(arg) = rest.next() {
+        match arg.as_str() {
+            "-h" | "--help" | "help" => return Ok(Command::Help),
+            "--port" => {
+                port = rest
+                    .next()
+                    .and_then(|p| p.parse::<u16>().ok())
+                    .ok_or("--port takes a number (0 for any free port)")?;
+            }
+            "up" | "seek" if mode.is_none() => mode = Some(arg.as_str()),
+            other => return Err(format!("unexpected argument {other:?}")),
+        }
+    }
+    match mode {
+        Some("seek") if port != 8787 => Err("--port is for `up`, not `seek`".into()),
+        Some("seek") => Ok(Command::Seek),
+        _ => Ok(Command::Up { port }),
+    }
 }
 
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let port = match args.iter().position(|a| a == "--port") {
-        Some(i) => match args.get(i + 1).and_then(|p| p.parse::<u16>().ok()) {
-            Some(p) => p,
-            None => {
-                eprintln!("--port takes a number (0 for any free port)");
-                std::process::exit(2);
-            }
-        },
-        None => 8787,
-    };
-    let mode = args.first().map(String::as_str).unwrap_or("up");
-    let result = match mode {
-        "seek" => seek_once().await,
-        "up" | "--port" => up(port).await,
-        other => Err(format!(
-            "unknown mode {other:?}: use `up` (the default) or `seek`"
-        )),
+    let result = match parse_args(&args) {
+        Ok(Command::Help) => {
+            print!("{USAGE}");
+            return;
+        }
+        Ok(Command::Seek) => seek_once().await,
+        Ok(Command::Up { port }) => up(port).await,
+        Err(e) => {
+            eprint!("{e}\n\n{USAGE}");
+            std::process::exit(2);
+        }
     };
     if let Err(e) = result {
         eprintln!("{e}");

@@ -17,11 +17,13 @@
 //! condition recognises the write as its own and reports success (see [`Mine`]).
 
 mod decision;
+mod launch;
 mod status;
 mod window;
 
 pub use decision::DecisionStore;
-pub use status::{Status, StatusStore};
+pub use launch::{Launch, LaunchState, LaunchStore};
+pub use status::{RunRecord, Status, StatusStore};
 pub use window::{Preparation, Prepared, SeekStore, Window, WindowState};
 
 use crate::Timestamp;
@@ -291,10 +293,30 @@ impl DynamoStore {
         }
     }
 
+    /// A conditional update that reports a failed condition as `false` (no writer recorded:
+    /// the condition itself must make a retry of the same writer pass, see [`Self::update_as`]).
+    async fn update_if(
+        &self,
+        pk: String,
+        expression: &str,
+        condition: &str,
+        values: Vec<(&str, AttributeValue)>,
+        names: Vec<(&str, &str)>,
+    ) -> Result<bool, StoreError> {
+        let update = Update {
+            pk,
+            expression,
+            condition,
+            values,
+            names,
+        };
+        self.update_as("UpdateItem", update, None).await
+    }
+
     /// A conditional update that reports a failed condition as `false`. With `mine`, the
     /// update also records its writer, and a failure after which the item holds that writer is
     /// this attempt's own write: `true`.
-    async fn update_if(
+    async fn update_as(
         &self,
         op: &'static str,
         update: Update<'_>,

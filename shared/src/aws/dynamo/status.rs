@@ -1,10 +1,12 @@
-//! The status view: every dataset's counts, the newest request and the last decision.
+//! The status view: every dataset's counts, the newest request, the last decision, and the run
+//! the latest approval launched.
 
+use super::launch::{LaunchState, LaunchStore};
 use super::{
     DatasetState, DecisionStore, DynamoStore, LAST_DECISION, Reader, StoreError, dataset_from,
     dynamo_err, s,
 };
-use crate::domain::{ApprovalRequest, Decision};
+use crate::domain::{ApprovalRequest, Choice, Decision};
 use std::future::Future;
 
 /// What the status view reads.
@@ -13,6 +15,16 @@ pub struct Status {
     pub datasets: Vec<DatasetState>,
     pub latest_request: Option<ApprovalRequest>,
     pub last_decision: Option<Decision>,
+    /// The launch of the latest approved request, when the last decision was Train!.
+    pub latest_run: Option<RunRecord>,
+}
+
+/// An approved request's launch, for the status view.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RunRecord {
+    pub request_id: String,
+    /// `None`: approved, but no launch recorded (no KFP configured, or not yet).
+    pub launch: Option<LaunchState>,
 }
 
 pub trait StatusStore: Send + Sync {
@@ -43,14 +55,24 @@ impl StatusStore for DynamoStore {
             Some(id) => DecisionStore::request(self, &id).await?,
             None => None,
         };
-        let last_decision = match self.get(LAST_DECISION.to_owned()).await? {
+        let last_decision: Option<Decision> = match self.get(LAST_DECISION.to_owned()).await? {
             Some(item) => Some(Reader { item: &item }.json("decision")?),
             None => None,
+        };
+        let latest_run = match &last_decision {
+            Some(d) if d.choice == Choice::Train => Some(RunRecord {
+                request_id: d.request_id.clone(),
+                launch: LaunchStore::launch(self, &d.request_id)
+                    .await?
+                    .and_then(|l| l.state),
+            }),
+            _ => None,
         };
         Ok(Status {
             datasets,
             latest_request,
             last_decision,
+            latest_run,
         })
     }
 }

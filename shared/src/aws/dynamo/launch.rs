@@ -1,0 +1,416 @@
+//! A training run's launch, kept on its approval request's item, so the request and what became
+//! of it are read together:
+//!
+//! | attribute          | meaning                                                      |
+//! |--------------------|--------------------------------------------------------------|
+//! | `launch_state`     | `launching`, `started`, `failed`, or `retry` (asked again)   |
+//! | `launch_owner`     | the launch job that holds (or held) the launch               |
+//! | `launch_until`     | when that job's lease ends (epoch seconds)                   |
+//! | `run_id`, `run_version`, `run_state`, `launched_at` | the run, once started   |
+//! | `launch_reason`, `launch_attempts` | why it failed, after how many attempts       |
+//! | `launch_announced` | the job whose outcome Slack was told about                   |
+//!
+//! Every change is a conditional update naming its job, and a condition that failed because this
+//! very job already wrote counts as success.
+
+use super::decision::request_from;
+use super::{DynamoStore, Reader, StoreError, n, request_key, s};
+use crate::Timestamp;
+use crate::domain::ApprovalRequest;
+use aws_sdk_dynamodb::types::AttributeValue;
+use std::future::Future;
+
+/// Where a request's launch stands.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum LaunchState {
+    Launching {
+        owner: String,
+        /// The invocation (Lambda request id) that took it: two deliveries of one job differ.
+        attempt: String,
+        until: Timestamp,
+    },
+    Started {
+        owner: String,
+        run_id: String,
+        pipeline_version_id: String,
+        run_state: String,
+        at: Timestamp,
+    },
+    Failed {
+        owner: String,
+        reason: String,
+        attempts: u32,
+        at: Timestamp,
+    },
+    /// Someone pressed Retry after a failure; the next launch job may take it.
+    RetryRequested { by: String },
+}
+
+/// An approved request and its launch, read together.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Launch {
+    pub request: ApprovalRequest,
+    pub approved: bool,
+    pub state: Option<LaunchState>,
+    /// The job whose outcome was posted to Slack, if any.
+    pub announced: Option<String>,
+}
+
+/// What a launch job needs from the table.
+pub trait LaunchStore: Send + Sync {
+    fn launch(
+        &self,
+        request_id: &str,
+    ) -> impl Future<Output = Result<Option<Launch>, StoreError>> + Send;
+    /// Takes the launch of an approved request for `owner` until `until` (the job's own deadline,
+    /// after which it cannot be running): when none was tried, a retry was asked for, or a
+    /// launch's lease ran out. Not re-entrant: a second delivery of the same job waits.
+    fn take_launch(
+        &self,
+        request_id: &str,
+        owner: &str,
+        attempt: &str,
+        now: Timestamp,
+        until: Timestamp,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// Records the run `owner` started (or found). True when it is recorded, this time or by an
+    /// earlier attempt of the same job.
+    fn record_started(
+        &self,
+        request_id: &str,
+        owner: &str,
+        run_id: &str,
+        pipeline_version_id: &str,
+        run_state: &str,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    fn record_failed(
+        &self,
+        request_id: &str,
+        owner: &str,
+        reason: &str,
+        attempts: u32,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// After a crash between recording an outcome and telling Slack: lets the same job take the
+    /// announcement again, once the crashed attempt's lease ran out.
+    fn take_announcement(
+        &self,
+        request_id: &str,
+        owner: &str,
+        now: Timestamp,
+        until: Timestamp,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// Gives the lease back early (a failed attempt), so Lambda's retry need not wait it out.
+    fn release_launch(
+        &self,
+        request_id: &str,
+        owner: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Notes that Slack was told about `owner`'s outcome.
+    fn mark_announced(
+        &self,
+        request_id: &str,
+        owner: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Retry on an approved request whose launch failed, was never queued, or whose job vanished
+    /// (its lease ran out): false otherwise (it started, a job is working on it, not approved).
+    fn request_retry(
+        &self,
+        request_id: &str,
+        by: &str,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+}
+
+fn state_from(r: &Reader<'_>) -> Result<Option<LaunchState>, StoreError> {
+    let owner = || r.opt_s("launch_owner").unwrap_or_default().to_owned();
+    let at = |name: &str| -> Result<Timestamp, StoreError> {
+        Ok(Timestamp::from_secs(r.opt_n(name)?.unwrap_or(0)))
+    };
+    Ok(match r.opt_s("launch_state") {
+        None => None,
+        Some("launching") => Some(LaunchState::Launching {
+            owner: owner(),
+            attempt: r.opt_s("launch_attempt").unwrap_or_default().to_owned(),
+            until: at("launch_until")?,
+        }),
+        Some("started") => Some(LaunchState::Started {
+            owner: owner(),
+            run_id: r.str("run_id")?.to_owned(),
+            pipeline_version_id: r.opt_s("run_version").unwrap_or_default().to_owned(),
+            run_state: r.opt_s("run_state").unwrap_or_default().to_owned(),
+            at: at("launched_at")?,
+        }),
+        Some("failed") => Some(LaunchState::Failed {
+            owner: owner(),
+            reason: r.opt_s("launch_reason").unwrap_or_default().to_owned(),
+            attempts: r.opt_n("launch_attempts")?.unwrap_or(0),
+            at: at("launched_at")?,
+        }),
+        Some("retry") => Some(LaunchState::RetryRequested {
+            by: r.opt_s("launch_retry_by").unwrap_or_default().to_owned(),
+        }),
+        Some(_) => return Err(r.corrupt("launch_state")),
+    })
+}
+
+impl DynamoStore {
+    /// Writes a launch's outcome (`started` or `failed`) if `owner` still holds the launch. True
+    /// also when this very owner had written it already: the SDK's retry after a lost answer.
+    async fn record_outcome(
+        &self,
+        request_id: &str,
+        owner: &str,
+        outcome: &'static str,
+        set: &str,
+        mut values: Vec<(&str, AttributeValue)>,
+        mut names: Vec<(&str, &str)>,
+    ) -> Result<bool, StoreError> {
+        values.extend([
+            (":outcome", s(outcome)),
+            (":launching", s("launching")),
+            (":owner", s(owner)),
+        ]);
+        names.extend([("#ls", "launch_state"), ("#owner", "launch_owner")]);
+        let written = self
+            .update_if(
+                request_key(request_id),
+                &format!("SET #ls = :outcome, {set}"),
+                "#ls = :launching AND #owner = :owner",
+                values,
+                names,
+            )
+            .await?;
+        Ok(written || self.already_recorded(request_id, owner, outcome).await?)
+    }
+
+    /// After a conditional write failed: did this very owner already write this outcome?
+    async fn already_recorded(
+        &self,
+        request_id: &str,
+        owner: &str,
+        outcome: &str,
+    ) -> Result<bool, StoreError> {
+        let Some(launch) = LaunchStore::launch(self, request_id).await? else {
+            return Ok(false);
+        };
+        Ok(match launch.state {
+            Some(LaunchState::Started { owner: o, .. }) => outcome == "started" && o == owner,
+            Some(LaunchState::Failed { owner: o, .. }) => outcome == "failed" && o == owner,
+            _ => false,
+        })
+    }
+}
+
+impl LaunchStore for DynamoStore {
+    async fn launch(&self, request_id: &str) -> Result<Option<Launch>, StoreError> {
+        let Some(item) = self.get(request_key(request_id)).await? else {
+            return Ok(None);
+        };
+        let r = Reader { item: &item };
+        Ok(Some(Launch {
+            request: request_from(&item)?,
+            approved: r.opt_s("status") == Some("approved"),
+            state: state_from(&r)?,
+            announced: r.opt_s("launch_announced").map(str::to_owned),
+        }))
+    }
+
+    async fn take_launch(
+        &self,
+        request_id: &str,
+        owner: &str,
+        attempt: &str,
+        now: Timestamp,
+        until: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let taken = self
+            .update_if(
+                request_key(request_id),
+                "SET #ls = :launching, #owner = :owner, #attempt = :attempt, #until = :until \
+                 REMOVE #announced",
+                "#status = :approved AND (attribute_not_exists(#ls) OR #ls = :retry \
+                 OR (#ls = :launching AND #until < :now))",
+                vec![
+                    (":launching", s("launching")),
+                    (":retry", s("retry")),
+                    (":approved", s("approved")),
+                    (":owner", s(owner)),
+                    (":attempt", s(attempt)),
+                    (":until", n(until.secs())),
+                    (":now", n(now.secs())),
+                ],
+                vec![
+                    ("#ls", "launch_state"),
+                    ("#owner", "launch_owner"),
+                    ("#attempt", "launch_attempt"),
+                    ("#until", "launch_until"),
+                    ("#status", "status"),
+                    ("#announced", "launch_announced"),
+                ],
+            )
+            .await?;
+        if taken {
+            return Ok(true);
+        }
+        // A lost answer: if the lease is this very attempt's (same job, same invocation), the
+        // write whose condition failed on the SDK's retry was our own.
+        Ok(matches!(
+            LaunchStore::launch(self, request_id).await?.and_then(|l| l.state),
+            Some(LaunchState::Launching { owner: o, attempt: a, .. }) if o == owner && a == attempt
+        ))
+    }
+
+    async fn record_started(
+        &self,
+        request_id: &str,
+        owner: &str,
+        run_id: &str,
+        pipeline_version_id: &str,
+        run_state: &str,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        self.record_outcome(
+            request_id,
+            owner,
+            "started",
+            "#run = :run, #version = :version, #rs = :rs, #at = :now REMOVE #reason",
+            vec![
+                (":run", s(run_id)),
+                (":version", s(pipeline_version_id)),
+                (":rs", s(run_state)),
+                (":now", n(now.secs())),
+            ],
+            vec![
+                ("#run", "run_id"),
+                ("#version", "run_version"),
+                ("#rs", "run_state"),
+                ("#at", "launched_at"),
+                ("#reason", "launch_reason"),
+            ],
+        )
+        .await
+    }
+
+    async fn record_failed(
+        &self,
+        request_id: &str,
+        owner: &str,
+        reason: &str,
+        attempts: u32,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        self.record_outcome(
+            request_id,
+            owner,
+            "failed",
+            "#reason = :reason, #attempts = :attempts, #at = :now",
+            vec![
+                (":reason", s(reason)),
+                (":attempts", n(attempts)),
+                (":now", n(now.secs())),
+            ],
+            vec![
+                ("#reason", "launch_reason"),
+                ("#attempts", "launch_attempts"),
+                ("#at", "launched_at"),
+            ],
+        )
+        .await
+    }
+
+    async fn take_announcement(
+        &self,
+        request_id: &str,
+        owner: &str,
+        now: Timestamp,
+        until: Timestamp,
+    ) -> Result<bool, StoreError> {
+        self.update_if(
+            request_key(request_id),
+            "SET #until = :until",
+            "#owner = :owner AND #until < :now AND attribute_not_exists(#announced) \
+             AND (#ls = :started OR #ls = :failed)",
+            vec![
+                (":owner", s(owner)),
+                (":until", n(until.secs())),
+                (":now", n(now.secs())),
+                (":started", s("started")),
+                (":failed", s("failed")),
+            ],
+            vec![
+                ("#owner", "launch_owner"),
+                ("#until", "launch_until"),
+                ("#announced", "launch_announced"),
+                ("#ls", "launch_state"),
+            ],
+        )
+        .await
+    }
+
+    async fn release_launch(&self, request_id: &str, owner: &str) -> Result<(), StoreError> {
+        self.update_if(
+            request_key(request_id),
+            "SET #until = :zero",
+            "#owner = :owner",
+            vec![(":owner", s(owner)), (":zero", n(0))],
+            vec![("#owner", "launch_owner"), ("#until", "launch_until")],
+        )
+        .await
+        .map(|_| ())
+    }
+
+    async fn mark_announced(&self, request_id: &str, owner: &str) -> Result<(), StoreError> {
+        self.update_if(
+            request_key(request_id),
+            "SET #announced = :owner",
+            "#owner = :owner",
+            vec![(":owner", s(owner))],
+            vec![
+                ("#announced", "launch_announced"),
+                ("#owner", "launch_owner"),
+            ],
+        )
+        .await
+        .map(|_| ())
+    }
+
+    async fn request_retry(
+        &self,
+        request_id: &str,
+        by: &str,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let reopened = self
+            .update_if(
+                request_key(request_id),
+                "SET #ls = :retry, #by = :by",
+                "#status = :approved AND (attribute_not_exists(#ls) OR #ls = :failed \
+             OR (#ls = :launching AND #until < :now))",
+                vec![
+                    (":approved", s("approved")),
+                    (":retry", s("retry")),
+                    (":failed", s("failed")),
+                    (":launching", s("launching")),
+                    (":by", s(by)),
+                    (":now", n(now.secs())),
+                ],
+                vec![
+                    ("#ls", "launch_state"),
+                    ("#by", "launch_retry_by"),
+                    ("#until", "launch_until"),
+                    ("#status", "status"),
+                ],
+            )
+            .await?;
+        // A lost answer reads as a retry this person already asked for: queueing one more job
+        // is harmless (one job at a time holds the launch, and each looks for the run first).
+        Ok(reopened
+            || matches!(
+                LaunchStore::launch(self, request_id).await?.and_then(|l| l.state),
+                Some(LaunchState::RetryRequested { by: b }) if b == by
+            ))
+    }
+}
