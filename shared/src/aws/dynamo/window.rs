@@ -283,7 +283,7 @@ impl SeekStore for DynamoStore {
         // The condition itself is re-entrant: the same owner may take its lease again. So a
         // retry whose first attempt's answer was lost succeeds, and a posted window is never
         // leased again (no read-back here: that could not tell "leased" from "posted").
-        self.update_if(
+        self.update_as(
             "lease window (UpdateItem)",
             Change {
                 pk: window_key(k),
@@ -307,7 +307,7 @@ impl SeekStore for DynamoStore {
     }
 
     async fn release(&self, k: &str, owner: &str) -> Result<(), StoreError> {
-        self.update_if(
+        self.update_as(
             "release window lease (UpdateItem)",
             Change {
                 pk: window_key(k),
@@ -324,7 +324,7 @@ impl SeekStore for DynamoStore {
 
     async fn mark_posted(&self, k: &str, owner: &str, now: Timestamp) -> Result<(), StoreError> {
         let done = self
-            .update_if(
+            .update_as(
                 "mark window posted (UpdateItem)",
                 Change {
                     pk: window_key(k),
