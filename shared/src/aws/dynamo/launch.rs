@@ -183,7 +183,7 @@ impl DynamoStore {
             ("#writer", "launch_recorded_by"),
         ]);
         let expression = format!("SET #ls = :outcome, #writer = :writer, {set}");
-        self.update_if(
+        self.update_as(
             "record launch outcome (UpdateItem)",
             Update {
                 pk: request_key(request_id),
@@ -226,7 +226,7 @@ impl LaunchStore for DynamoStore {
     ) -> Result<bool, StoreError> {
         // The lease names its invocation: after a lost answer, the item holding this very
         // attempt means the write whose condition failed on the SDK's retry was our own.
-        self.update_if(
+        self.update_as(
             "take launch (UpdateItem)",
             Update {
                 pk: request_key(request_id),
@@ -326,7 +326,7 @@ impl LaunchStore for DynamoStore {
         now: Timestamp,
         until: Timestamp,
     ) -> Result<bool, StoreError> {
-        self.update_if(
+        self.update_as(
             "take launch announcement (UpdateItem)",
             Update {
                 pk: request_key(request_id),
@@ -354,7 +354,7 @@ impl LaunchStore for DynamoStore {
     }
 
     async fn release_launch(&self, request_id: &str, owner: &str) -> Result<(), StoreError> {
-        self.update_if(
+        self.update_as(
             "release launch (UpdateItem)",
             Update {
                 pk: request_key(request_id),
@@ -370,7 +370,7 @@ impl LaunchStore for DynamoStore {
     }
 
     async fn mark_announced(&self, request_id: &str, owner: &str) -> Result<(), StoreError> {
-        self.update_if(
+        self.update_as(
             "note launch announced (UpdateItem)",
             Update {
                 pk: request_key(request_id),
@@ -397,7 +397,7 @@ impl LaunchStore for DynamoStore {
         // The write names this press (who, and when), so the SDK's retry after a lost answer
         // is recognised as this press's own write; a later press is not.
         let writer = format!("{by}@{}", now.secs());
-        self.update_if(
+        self.update_as(
             "request launch retry (UpdateItem)",
             Update {
                 pk: request_key(request_id),

@@ -293,26 +293,6 @@ impl DynamoStore {
         }
     }
 
-    /// A conditional update that reports a failed condition as `false` (no writer recorded:
-    /// the condition itself must make a retry of the same writer pass, see [`Self::update_as`]).
-    async fn update_if(
-        &self,
-        pk: String,
-        expression: &str,
-        condition: &str,
-        values: Vec<(&str, AttributeValue)>,
-        names: Vec<(&str, &str)>,
-    ) -> Result<bool, StoreError> {
-        let update = Update {
-            pk,
-            expression,
-            condition,
-            values,
-            names,
-        };
-        self.update_as("UpdateItem", update, None).await
-    }
-
     /// A conditional update that reports a failed condition as `false`. With `mine`, the
     /// update also records its writer, and a failure after which the item holds that writer is
     /// this attempt's own write: `true`.
