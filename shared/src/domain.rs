@@ -94,15 +94,50 @@ pub struct Decision {
     pub at: Timestamp,
 }
 
-/// An approval request: what seek offered in one message, and what became of it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// Why a request was made: new data (seek) or falling model quality (`POST /ask`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RequestKind {
+    Data,
+    Quality,
+}
+
+impl RequestKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RequestKind::Data => "data",
+            RequestKind::Quality => "quality",
+        }
+    }
+}
+
+/// What an evaluation step or a monitor said when it asked: a reason, and optionally the metric
+/// that fell, its value, the threshold it fell below and who measured it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QualitySignal {
+    pub reason: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metric: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threshold: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+}
+
+/// An approval request: what one message offered, and what became of it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ApprovalRequest {
     pub id: String,
     pub created_at: Timestamp,
-    /// The schedule window (or manual invocation) that created it.
+    /// The schedule window (or manual invocation, or `ask#<id>`) that created it.
     pub window: String,
     pub snapshot: Vec<Count>,
     pub decision: Option<Decision>,
+    /// Set on a quality request; a data request (and any request stored before kinds) has none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signal: Option<QualitySignal>,
 }
 
 /// What a click on a request may do, given the request and the newest request's id.
@@ -117,6 +152,14 @@ pub enum Standing {
 }
 
 impl ApprovalRequest {
+    pub fn kind(&self) -> RequestKind {
+        if self.signal.is_some() {
+            RequestKind::Quality
+        } else {
+            RequestKind::Data
+        }
+    }
+
     pub fn standing(&self, newest_id: Option<&str>) -> Standing {
         if let Some(d) = &self.decision {
             return Standing::Decided(d.clone());
@@ -181,6 +224,7 @@ mod tests {
             window: "w".into(),
             snapshot: vec![],
             decision: None,
+            signal: None,
         };
         assert_eq!(r.standing(Some("a")), Standing::Open);
         assert_eq!(

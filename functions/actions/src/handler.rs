@@ -191,7 +191,7 @@ impl<S: DecisionStore, P: SlackPoster> Actions<S, P> {
     async fn notify(&self, click: &Click, request: &ApprovalRequest, verdict: &Verdict) {
         let policy = RetryPolicy::INTERACTIVE;
         let to_clicker = match verdict {
-            Verdict::Recorded(d) => messages::decided(&request.snapshot, d),
+            Verdict::Recorded(d) => messages::decided_request(request, d),
             Verdict::AlreadyDecided(d) => messages::already_decided(d),
             Verdict::Superseded => messages::superseded(),
         };

@@ -8,15 +8,20 @@
 //! | `window#<key>`          | one schedule window: its rendered message and whether it posted  |
 //! | `audit#<request id>`    | the decision on a request, as an audit record                    |
 //! | `last_decision`         | the most recent decision, for the status view                    |
+//! | `idem#<key>`            | an `Idempotency-Key`: the body's hash, then the stored answer    |
 //!
 //! Conditional writes and transactions make each step atomic; nothing is read-modify-written
 //! without a condition on what was read.
 
+mod ask;
 mod decision;
+mod idempotency;
 mod status;
 mod window;
 
+pub use ask::AskStore;
 pub use decision::DecisionStore;
+pub use idempotency::{Claim, IDEMPOTENCY_TTL_SECS, IdempotencyStore, StoredAnswer};
 pub use status::{Status, StatusStore};
 pub use window::{Preparation, Prepared, SeekStore, Window, WindowState};
 
@@ -59,6 +64,21 @@ pub struct DatasetState {
     pub seeked_at: Option<Timestamp>,
     pub trained: u64,
     pub trained_at: Option<Timestamp>,
+    /// The threshold seek applied when it last counted (absent on items older than that).
+    pub threshold: Option<u64>,
+}
+
+impl DatasetState {
+    /// As a request's snapshot entry: what was last seen and last trained on.
+    pub fn count(&self) -> crate::domain::Count {
+        crate::domain::Count {
+            name: self.name.clone(),
+            prefix: self.prefix.clone(),
+            seeked: self.seeked,
+            trained: self.trained,
+            threshold: self.threshold.unwrap_or(0),
+        }
+    }
 }
 
 /// The DynamoDB-backed store. Build it once at cold start.
@@ -147,6 +167,7 @@ pub(super) fn dataset_from(item: &Item) -> Result<DatasetState, StoreError> {
         seeked_at: r.opt_n("seeked_at")?.map(Timestamp::from_secs),
         trained: r.opt_n("trained")?.unwrap_or(0),
         trained_at: r.opt_n("trained_at")?.map(Timestamp::from_secs),
+        threshold: r.opt_n("threshold")?,
     })
 }
 
