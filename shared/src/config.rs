@@ -252,6 +252,8 @@ pub struct ActionsConfig {
     pub common: Common,
     pub signing_secret: Secret,
     pub kubeflow_url: String,
+    /// `APPROVERS`: who may click Train!/Nope! (and run `/ct-trigger seek`). Empty: anyone.
+    pub approvers: crate::domain::Approvers,
 }
 
 impl ActionsConfig {
@@ -266,10 +268,13 @@ impl ActionsConfig {
                 })?;
         let kubeflow_url = env.required("KUBEFLOW_URL")?.to_owned();
         check_url("KUBEFLOW_URL", &kubeflow_url, false)?;
+        let approvers = crate::domain::Approvers::parse(env.get("APPROVERS").unwrap_or(""))
+            .map_err(|p| ConfigError::new("APPROVERS", p))?;
         Ok(Self {
             common: Common::from_env(env, secrets)?,
             signing_secret,
             kubeflow_url,
+            approvers,
         })
     }
 }

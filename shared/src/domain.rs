@@ -173,6 +173,58 @@ impl ApprovalRequest {
     }
 }
 
+/// Who may decide (`APPROVERS`): Slack user IDs. Empty means anyone in the channel.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Approvers(Vec<String>);
+
+impl Approvers {
+    /// Parses `U123,W456`. A user-group ID (`S...`) is refused: expanding one needs Slack's
+    /// `usergroups.users.list`, i.e. a bot token this app does not hold.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let mut ids = Vec::new();
+        for raw in text.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            let well_formed = raw.len() >= 2
+                && raw.len() <= 32
+                && raw
+                    .bytes()
+                    .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
+            if raw.starts_with('S') && well_formed {
+                return Err(format!(
+                    "{raw} looks like a user group; list user IDs (U... or W...) instead: \
+                     reading a group's members needs a Slack bot token this app does not have"
+                ));
+            }
+            if !well_formed || !(raw.starts_with('U') || raw.starts_with('W')) {
+                return Err(format!(
+                    "{raw:?} is not a Slack user ID (U... or W..., letters and digits)"
+                ));
+            }
+            if !ids.iter().any(|i| i == raw) {
+                ids.push(raw.to_owned());
+            }
+        }
+        Ok(Self(ids))
+    }
+
+    /// Whether `user_id` may decide: anyone when none are configured.
+    pub fn allows(&self, user_id: &str) -> bool {
+        self.0.is_empty() || self.0.iter().any(|i| i == user_id)
+    }
+
+    pub fn is_open(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// "<@U1>, <@U2>": Slack renders each as the person's name.
+    pub fn mentions(&self) -> String {
+        self.0
+            .iter()
+            .map(|i| format!("<@{i}>"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
 /// A fresh, unguessable request id.
 pub fn new_request_id() -> String {
     uuid::Uuid::new_v4().simple().to_string()
@@ -214,6 +266,24 @@ mod tests {
             Verdict::NoNeed
         );
         assert_eq!(verdict(&[]), Verdict::NoNeed);
+    }
+
+    #[test]
+    fn approvers_are_user_ids_or_anyone() {
+        let a = Approvers::parse(" U0ANN, W0BOB ,U0ANN").unwrap();
+        assert!(a.allows("U0ANN") && a.allows("W0BOB"));
+        assert!(!a.allows("U0EVE"));
+        assert_eq!(a.mentions(), "<@U0ANN>, <@W0BOB>");
+        let open = Approvers::parse("").unwrap();
+        assert!(open.is_open() && open.allows("U0EVE"));
+        assert!(
+            Approvers::parse("S0GROUP")
+                .unwrap_err()
+                .contains("user group")
+        );
+        for bad in ["u0ann", "U0 ANN", "@ann", "C0CHAN"] {
+            assert!(Approvers::parse(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -122,6 +122,10 @@ impl<S: DecisionStore, P: SlackPoster> Actions<S, P> {
                 return refuse(StatusCode::BAD_REQUEST, &e.to_string());
             }
         };
+        if !self.config.approvers.allows(&click.by.id) {
+            self.refuse_click(&click).await;
+            return ok();
+        }
         match self.decide(&click, now).await {
             Ok(Some((request, verdict))) => {
                 self.notify(&click, &request, &verdict).await;
@@ -184,6 +188,29 @@ impl<S: DecisionStore, P: SlackPoster> Actions<S, P> {
             op: "decide",
             reason: "the request kept changing; giving up after 3 attempts".into(),
         })
+    }
+
+    /// A click by someone not in `APPROVERS`: nothing changes; only they are told, and the
+    /// refusal is logged with their user id.
+    async fn refuse_click(&self, click: &Click) {
+        tracing::warn!(
+            user_id = %click.by.id,
+            request_id = %click.request_id,
+            reason = "not_approver",
+            "refused a click"
+        );
+        let text = format!(
+            "Only {} can approve training.",
+            self.config.approvers.mentions()
+        );
+        if let Some(url) = &click.response_url
+            && let Err(e) = self
+                .slack
+                .post(url, &messages::ephemeral(&text), RetryPolicy::INTERACTIVE)
+                .await
+        {
+            tracing::warn!(error = %e, "could not tell the clicker");
+        }
     }
 
     /// Tells Slack, after the decision is durable. Each post has a short budget, the two run
