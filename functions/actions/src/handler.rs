@@ -5,9 +5,11 @@
 //! its payload, the request's standing, the decision (one DynamoDB transaction), and only then
 //! the notifications, each with a short timeout. Nothing runs after the response is returned.
 
+pub mod command;
+
 use ct_shared::Timestamp;
 use ct_shared::aws::SdkConfig;
-use ct_shared::aws::dynamo::{DecisionStore, DynamoStore, StoreError};
+use ct_shared::aws::dynamo::{DecisionStore, DynamoStore, StatusStore, StoreError};
 use ct_shared::config::ActionsConfig;
 use ct_shared::domain::{ApprovalRequest, Choice, Decision, Standing};
 use ct_shared::slack::interaction::{self, Click};
@@ -89,7 +91,7 @@ fn is_form(req: &Request) -> bool {
         })
 }
 
-impl<S: DecisionStore, P: SlackPoster> Actions<S, P> {
+impl<S: DecisionStore + StatusStore, P: SlackPoster> Actions<S, P> {
     /// Answers one HTTP request at time `now`.
     pub async fn respond(&self, req: &Request, now: Timestamp) -> Response<Body> {
         if req.method() != Method::POST {
@@ -114,6 +116,9 @@ impl<S: DecisionStore, P: SlackPoster> Actions<S, P> {
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "expected application/x-www-form-urlencoded",
             );
+        }
+        if let Some(cmd) = command::parse(body) {
+            return reply(StatusCode::OK, self.command(&cmd).await);
         }
         let click = match interaction::parse_form(body) {
             Ok(click) => click,
@@ -254,7 +259,7 @@ impl<S: DecisionStore, P: SlackPoster> Actions<S, P> {
 }
 
 /// The Lambda entry point.
-pub async fn handle<S: DecisionStore, P: SlackPoster>(
+pub async fn handle<S: DecisionStore + StatusStore, P: SlackPoster>(
     app: &Actions<S, P>,
     req: Request,
 ) -> Result<Response<Body>, lambda_http::Error> {
