@@ -281,6 +281,8 @@ pub struct ActionsConfig {
     /// The function launch jobs are queued to: `LAUNCH_FUNCTION_NAME`, or this function itself
     /// (`AWS_LAMBDA_FUNCTION_NAME`, which Lambda sets). Needed only with `kfp`.
     pub launch_function: Option<String>,
+    /// `APPROVERS`: who may click Train!/Nope! (and run `/ct-trigger seek`). Empty: anyone.
+    pub approvers: crate::domain::Approvers,
 }
 
 impl ActionsConfig {
@@ -317,12 +319,15 @@ impl ActionsConfig {
                 "is required with KFP_ENDPOINT outside Lambda (the function launch jobs go to)",
             ));
         }
+        let approvers = crate::domain::Approvers::parse(env.get("APPROVERS").unwrap_or(""))
+            .map_err(|p| ConfigError::new("APPROVERS", p))?;
         Ok(Self {
             common: Common::from_env(env, secrets)?,
             signing_secret,
             kubeflow_url,
             kfp,
             launch_function,
+            approvers,
         })
     }
 }

@@ -94,15 +94,50 @@ pub struct Decision {
     pub at: Timestamp,
 }
 
-/// An approval request: what seek offered in one message, and what became of it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// Why a request was made: new data (seek) or falling model quality (`POST /ask`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RequestKind {
+    Data,
+    Quality,
+}
+
+impl RequestKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RequestKind::Data => "data",
+            RequestKind::Quality => "quality",
+        }
+    }
+}
+
+/// What an evaluation step or a monitor said when it asked: a reason, and optionally the metric
+/// that fell, its value, the threshold it fell below and who measured it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QualitySignal {
+    pub reason: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metric: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threshold: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+}
+
+/// An approval request: what one message offered, and what became of it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ApprovalRequest {
     pub id: String,
     pub created_at: Timestamp,
-    /// The schedule window (or manual invocation) that created it.
+    /// The schedule window (or manual invocation, or `ask#<id>`) that created it.
     pub window: String,
     pub snapshot: Vec<Count>,
     pub decision: Option<Decision>,
+    /// Set on a quality request; a data request (and any request stored before kinds) has none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signal: Option<QualitySignal>,
 }
 
 /// What a click on a request may do, given the request and the newest request's id.
@@ -117,6 +152,14 @@ pub enum Standing {
 }
 
 impl ApprovalRequest {
+    pub fn kind(&self) -> RequestKind {
+        if self.signal.is_some() {
+            RequestKind::Quality
+        } else {
+            RequestKind::Data
+        }
+    }
+
     pub fn standing(&self, newest_id: Option<&str>) -> Standing {
         if let Some(d) = &self.decision {
             return Standing::Decided(d.clone());
@@ -127,6 +170,58 @@ impl ApprovalRequest {
             },
             _ => Standing::Open,
         }
+    }
+}
+
+/// Who may decide (`APPROVERS`): Slack user IDs. Empty means anyone in the channel.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Approvers(Vec<String>);
+
+impl Approvers {
+    /// Parses `U123,W456`. A user-group ID (`S...`) is refused: expanding one needs Slack's
+    /// `usergroups.users.list`, i.e. a bot token this app does not hold.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let mut ids = Vec::new();
+        for raw in text.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            let well_formed = raw.len() >= 2
+                && raw.len() <= 32
+                && raw
+                    .bytes()
+                    .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
+            if raw.starts_with('S') && well_formed {
+                return Err(format!(
+                    "{raw} looks like a user group; list user IDs (U... or W...) instead: \
+                     reading a group's members needs a Slack bot token this app does not have"
+                ));
+            }
+            if !well_formed || !(raw.starts_with('U') || raw.starts_with('W')) {
+                return Err(format!(
+                    "{raw:?} is not a Slack user ID (U... or W..., letters and digits)"
+                ));
+            }
+            if !ids.iter().any(|i| i == raw) {
+                ids.push(raw.to_owned());
+            }
+        }
+        Ok(Self(ids))
+    }
+
+    /// Whether `user_id` may decide: anyone when none are configured.
+    pub fn allows(&self, user_id: &str) -> bool {
+        self.0.is_empty() || self.0.iter().any(|i| i == user_id)
+    }
+
+    pub fn is_open(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// "<@U1>, <@U2>": Slack renders each as the person's name.
+    pub fn mentions(&self) -> String {
+        self.0
+            .iter()
+            .map(|i| format!("<@{i}>"))
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 }
 
@@ -174,6 +269,24 @@ mod tests {
     }
 
     #[test]
+    fn approvers_are_user_ids_or_anyone() {
+        let a = Approvers::parse(" U0ANN, W0BOB ,U0ANN").unwrap();
+        assert!(a.allows("U0ANN") && a.allows("W0BOB"));
+        assert!(!a.allows("U0EVE"));
+        assert_eq!(a.mentions(), "<@U0ANN>, <@W0BOB>");
+        let open = Approvers::parse("").unwrap();
+        assert!(open.is_open() && open.allows("U0EVE"));
+        assert!(
+            Approvers::parse("S0GROUP")
+                .unwrap_err()
+                .contains("user group")
+        );
+        for bad in ["u0ann", "U0 ANN", "@ann", "C0CHAN"] {
+            assert!(Approvers::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
     fn standing_of_a_request() {
         let mut r = ApprovalRequest {
             id: "a".into(),
@@ -181,6 +294,7 @@ mod tests {
             window: "w".into(),
             snapshot: vec![],
             decision: None,
+            signal: None,
         };
         assert_eq!(r.standing(Some("a")), Standing::Open);
         assert_eq!(

@@ -808,7 +808,7 @@ async fn status_before_and_after_an_approval() {
         "{text}"
     );
     assert!(
-        text.contains(&format!("Latest request {id} (asked at ")),
+        text.contains(&format!("Latest request {id} (data; asked at ")),
         "{text}"
     );
     assert!(text.contains("): pending\n"), "{text}");

@@ -5,14 +5,16 @@
 //! its payload, the request's standing, the decision (one DynamoDB transaction), and only then
 //! the notifications, each with a short timeout. Nothing runs after the response is returned.
 
+pub mod command;
+
 use ct_shared::Timestamp;
 use ct_shared::aws::SdkConfig;
 use ct_shared::aws::dynamo::{
-    DecisionStore, DynamoStore, Launch, LaunchState, LaunchStore, Patience, StoreError,
+    DecisionStore, DynamoStore, Launch, LaunchState, LaunchStore, Patience, StatusStore, StoreError,
 };
 use ct_shared::aws::invoke::{AsyncInvoker, LambdaInvoker};
 use ct_shared::config::ActionsConfig;
-use ct_shared::domain::{ApprovalRequest, Choice, Decision, Standing};
+use ct_shared::domain::{ApprovalRequest, Choice, Decision, Person, Standing};
 use ct_shared::slack::interaction::{self, Click, Interaction, RetryClick};
 use ct_shared::slack::signature;
 use ct_shared::slack::{RetryPolicy, SlackClient, SlackPoster, launch as launch_msg, messages};
@@ -110,7 +112,9 @@ fn is_form(req: &Request) -> bool {
         })
 }
 
-impl<S: DecisionStore + LaunchStore, P: SlackPoster, Q: AsyncInvoker> Actions<S, P, Q> {
+impl<S: DecisionStore + LaunchStore + StatusStore, P: SlackPoster, Q: AsyncInvoker>
+    Actions<S, P, Q>
+{
     /// Answers one HTTP request at time `now`.
     pub async fn respond(&self, req: &Request, now: Timestamp) -> Response<Body> {
         if req.method() != Method::POST {
@@ -136,14 +140,30 @@ impl<S: DecisionStore + LaunchStore, P: SlackPoster, Q: AsyncInvoker> Actions<S,
                 "expected application/x-www-form-urlencoded",
             );
         }
+        if let Some(cmd) = command::parse(body) {
+            return reply(StatusCode::OK, self.command(&cmd).await);
+        }
         let click = match interaction::parse_interaction(body) {
             Ok(Interaction::Decide(click)) => click,
-            Ok(Interaction::RetryLaunch(retry)) => return self.retry(&retry, now).await,
+            Ok(Interaction::RetryLaunch(retry)) => {
+                // Retry starts a run: the same rule as Train!.
+                if !self.config.approvers.allows(&retry.by.id) {
+                    self.refuse_person(&retry.by, &retry.request_id, retry.response_url.as_deref())
+                        .await;
+                    return ok();
+                }
+                return self.retry(&retry, now).await;
+            }
             Err(e) => {
                 tracing::warn!(reason = %e, "refused a payload");
                 return refuse(StatusCode::BAD_REQUEST, &e.to_string());
             }
         };
+        if !self.config.approvers.allows(&click.by.id) {
+            self.refuse_person(&click.by, &click.request_id, click.response_url.as_deref())
+                .await;
+            return ok();
+        }
         let decided = tokio::time::timeout(DECIDE_BUDGET, self.decide(&click, now))
             .await
             .unwrap_or_else(|_| {
@@ -221,12 +241,36 @@ impl<S: DecisionStore + LaunchStore, P: SlackPoster, Q: AsyncInvoker> Actions<S,
         })
     }
 
+    /// A click by someone not in `APPROVERS`: nothing changes; only they are told, and the
+    /// refusal is logged with their user id.
+    /// Tells someone who may not approve (`APPROVERS`) that their click changed nothing.
+    async fn refuse_person(&self, by: &Person, request_id: &str, response_url: Option<&str>) {
+        tracing::warn!(
+            user_id = %by.id,
+            request_id,
+            reason = "not_approver",
+            "refused a click"
+        );
+        let text = format!(
+            "Only {} can approve training.",
+            self.config.approvers.mentions()
+        );
+        if let Some(url) = response_url
+            && let Err(e) = self
+                .slack
+                .post(url, &messages::ephemeral(&text), RetryPolicy::INTERACTIVE)
+                .await
+        {
+            tracing::warn!(error = %e, "could not tell the clicker");
+        }
+    }
+
     /// Tells Slack, after the decision is durable. Each post has a short budget, the two run
     /// together, and a failure is logged: it neither undoes nor repeats the decision.
     async fn notify(&self, click: &Click, request: &ApprovalRequest, verdict: &Verdict) {
         let policy = RetryPolicy::INTERACTIVE;
         let to_clicker = match verdict {
-            Verdict::Recorded(d) => messages::decided(&request.snapshot, d),
+            Verdict::Recorded(d) => messages::decided_request(request, d),
             Verdict::AlreadyDecided(d) => messages::already_decided(d),
             Verdict::Superseded => messages::superseded(),
         };
@@ -373,7 +417,11 @@ impl<S: DecisionStore + LaunchStore, P: SlackPoster, Q: AsyncInvoker> Actions<S,
 }
 
 /// The Lambda entry point.
-pub async fn handle<S: DecisionStore + LaunchStore, P: SlackPoster, Q: AsyncInvoker>(
+pub async fn handle<
+    S: DecisionStore + LaunchStore + StatusStore,
+    P: SlackPoster,
+    Q: AsyncInvoker,
+>(
     app: &Actions<S, P, Q>,
     req: Request,
 ) -> Result<Response<Body>, lambda_http::Error> {
@@ -396,7 +444,7 @@ pub async fn dispatch<S, P, Q, K>(
     event: lambda_runtime::LambdaEvent<Value>,
 ) -> Result<Value, lambda_runtime::Error>
 where
-    S: DecisionStore + LaunchStore,
+    S: DecisionStore + LaunchStore + StatusStore,
     P: SlackPoster,
     Q: AsyncInvoker,
     K: ct_shared::kfp::Pipelines,

@@ -228,6 +228,7 @@ impl<C: ObjectCounter, S: SeekStore, P: SlackPoster> Seeker<C, S, P> {
                 window: key.to_owned(),
                 snapshot: counts.clone(),
                 decision: None,
+                signal: None,
             });
             let message = match &request {
                 Some(r) => messages::ask(&r.id, &counts),

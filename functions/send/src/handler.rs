@@ -4,7 +4,11 @@
 //! | route                | answers                                                            |
 //! |----------------------|--------------------------------------------------------------------|
 //! | `POST /`, `/send`    | 204 once Slack accepted every message; 502 (504 on timeout) if not |
+//! | `POST /ask`          | 201 with the new approval request's id, once Slack has it          |
 //! | `GET /status`        | JSON, or a few lines of text when `Accept` prefers `text/plain`    |
+//!
+//! `POST`s may carry an `Idempotency-Key` (see [`idempotency`]): a retry answers what the first
+//! call answered, without posting again.
 //!
 //! Every request passes the [`auth::Gate`] first, and every request is logged as one line
 //! (caller, method, route, status, bytes, latency), never with the token or the text.
@@ -12,16 +16,18 @@
 //! it), and after a failure the remaining messages are not posted, so the answer can say
 //! exactly how many were delivered.
 
+pub mod ask;
 pub mod auth;
+pub mod idempotency;
 pub mod notice;
 pub mod status;
 
 use auth::Gate;
-use ct_shared::Secret;
 use ct_shared::aws::SdkConfig;
-use ct_shared::aws::dynamo::{DynamoStore, StatusStore};
+use ct_shared::aws::dynamo::{AskStore, DynamoStore, IdempotencyStore, StatusStore};
 use ct_shared::config::SendConfig;
 use ct_shared::slack::{RetryPolicy, SlackClient, SlackPoster, messages};
+use ct_shared::{Secret, Timestamp};
 use lambda_http::http::header::{
     ACCEPT, ALLOW, CACHE_CONTROL, CONTENT_TYPE, HeaderName, HeaderValue, WWW_AUTHENTICATE,
 };
@@ -65,8 +71,9 @@ impl LiveSender {
 
 /// Which route a path names. Logged instead of the path, which the caller chooses freely.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Route {
+pub enum Route {
     Send,
+    Ask,
     Status,
     Other,
 }
@@ -76,13 +83,14 @@ impl Route {
         match path {
             "/" => (Route::Send, "/"),
             "/send" => (Route::Send, "/send"),
+            "/ask" => (Route::Ask, "/ask"),
             "/status" => (Route::Status, "/status"),
             _ => (Route::Other, "other"),
         }
     }
 }
 
-fn response(status: u16, content_type: &'static str, body: Body) -> Response<Body> {
+pub(crate) fn response(status: u16, content_type: &'static str, body: Body) -> Response<Body> {
     let mut resp = Response::new(body);
     *resp.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let headers = resp.headers_mut();
@@ -91,11 +99,11 @@ fn response(status: u16, content_type: &'static str, body: Body) -> Response<Bod
     resp
 }
 
-fn json_response(status: u16, value: &Value) -> Response<Body> {
+pub(crate) fn json_response(status: u16, value: &Value) -> Response<Body> {
     response(status, "application/json", Body::from(value.to_string()))
 }
 
-fn error(status: u16, message: &str) -> Response<Body> {
+pub(crate) fn error(status: u16, message: &str) -> Response<Body> {
     json_response(status, &json!({ "error": message }))
 }
 
@@ -146,7 +154,11 @@ impl Caller {
     }
 }
 
-impl<P: SlackPoster, S: StatusStore> Sender<P, S> {
+/// Everything send needs from the state table.
+pub trait SendStore: StatusStore + AskStore + IdempotencyStore {}
+impl<T: StatusStore + AskStore + IdempotencyStore> SendStore for T {}
+
+impl<P: SlackPoster, S: SendStore> Sender<P, S> {
     pub fn new(config: &SendConfig, slack: P, store: S) -> Self {
         Self {
             gate: Gate::new(config.url_auth, config.send_token.as_ref()),
@@ -160,7 +172,12 @@ impl<P: SlackPoster, S: StatusStore> Sender<P, S> {
     }
 
     /// One request's answer, and a note for the log line when something went wrong.
-    async fn respond(&self, req: &Request, caller: &Caller) -> (Response<Body>, Option<String>) {
+    async fn respond(
+        &self,
+        req: &Request,
+        caller: &Caller,
+        now: Timestamp,
+    ) -> (Response<Body>, Option<String>) {
         if let Err(denied) = self.gate.check(req.headers(), caller.iam.is_some()) {
             let resp = error(401, &denied.to_string());
             let resp = if self.gate.wants_token() {
@@ -172,14 +189,32 @@ impl<P: SlackPoster, S: StatusStore> Sender<P, S> {
         }
         let (route, _) = Route::of(req.uri().path());
         match (route, req.method()) {
-            (Route::Send, &Method::POST) => self.send(req).await,
+            (Route::Send | Route::Ask, &Method::POST) => self.once(req, route, now).await,
             (Route::Status, &Method::GET) => self.status(req).await,
-            (Route::Send, _) => (with_header(error(405, "use POST"), ALLOW, "POST"), None),
+            (Route::Send | Route::Ask, _) => {
+                (with_header(error(405, "use POST"), ALLOW, "POST"), None)
+            }
             (Route::Status, _) => (with_header(error(405, "use GET"), ALLOW, "GET"), None),
             (Route::Other, _) => (
-                error(404, "no such route: POST / or /send, GET /status"),
+                error(
+                    404,
+                    "no such route: POST / or /send, POST /ask, GET /status",
+                ),
                 None,
             ),
+        }
+    }
+
+    /// The work behind a `POST`, once its idempotency key (if any) is settled.
+    async fn run(
+        &self,
+        req: &Request,
+        route: Route,
+        now: Timestamp,
+    ) -> (Response<Body>, Option<String>) {
+        match route {
+            Route::Ask => self.ask(req, now).await,
+            _ => self.send(req).await,
         }
     }
 
@@ -265,13 +300,13 @@ impl<P: SlackPoster, S: StatusStore> Sender<P, S> {
 
 /// The Lambda entry point: one request, one answer, one log line. Every expected outcome is an
 /// `Ok` response; nothing here returns `Err`.
-pub async fn handle<P: SlackPoster, S: StatusStore>(
+pub async fn handle<P: SlackPoster, S: SendStore>(
     sender: &Sender<P, S>,
     req: Request,
 ) -> Result<Response<Body>, Error> {
     let started = Instant::now();
     let caller = Caller::of(&req);
-    let (resp, note) = sender.respond(&req, &caller).await;
+    let (resp, note) = sender.respond(&req, &caller, Timestamp::now()).await;
     let (_, route) = Route::of(req.uri().path());
     let status = resp.status().as_u16();
     let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
@@ -309,8 +344,9 @@ pub async fn handle<P: SlackPoster, S: StatusStore>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ct_shared::aws::dynamo::{Status, StoreError};
+    use ct_shared::aws::dynamo::{Claim, DatasetState, Status, StoreError, StoredAnswer};
     use ct_shared::config::{Env, SecretBundle};
+    use ct_shared::domain::ApprovalRequest;
     use ct_shared::slack::SlackError;
     use proptest::prelude::*;
     use std::sync::Mutex;
@@ -351,6 +387,47 @@ mod tests {
                 last_decision: None,
                 latest_run: None,
             })
+        }
+    }
+
+    impl AskStore for Empty {
+        async fn all_datasets(&self) -> Result<Vec<DatasetState>, StoreError> {
+            Ok(vec![])
+        }
+        async fn newest_request_id(&self) -> Result<Option<String>, StoreError> {
+            Ok(None)
+        }
+        async fn open_request(
+            &self,
+            _: &ApprovalRequest,
+            _: Option<&str>,
+        ) -> Result<bool, StoreError> {
+            Ok(true)
+        }
+    }
+
+    /// Every key is new: these tests are about parsing and posting.
+    impl IdempotencyStore for Empty {
+        async fn claim(
+            &self,
+            _: &str,
+            _: &str,
+            _: Timestamp,
+            _: Timestamp,
+        ) -> Result<Claim, StoreError> {
+            Ok(Claim::Fresh)
+        }
+        async fn complete(
+            &self,
+            _: &str,
+            _: &str,
+            _: &StoredAnswer,
+            _: Timestamp,
+        ) -> Result<(), StoreError> {
+            Ok(())
+        }
+        async fn abandon(&self, _: &str, _: &str) -> Result<(), StoreError> {
+            Ok(())
         }
     }
 

@@ -45,12 +45,12 @@ impl Invalid {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
+pub(crate) enum Kind {
     Form,
     Json,
 }
 
-fn kind(content_type: Option<&[u8]>) -> Result<Kind, Invalid> {
+pub(crate) fn kind(content_type: Option<&[u8]>) -> Result<Kind, Invalid> {
     let value = content_type
         .and_then(|v| std::str::from_utf8(v).ok())
         .ok_or(Invalid::UnsupportedType)?;

@@ -3,7 +3,7 @@
 
 use ct_shared::Timestamp;
 use ct_shared::aws::dynamo::{DatasetState, LaunchState, RunRecord, Status};
-use ct_shared::domain::{ApprovalRequest, Count, Decision};
+use ct_shared::domain::{ApprovalRequest, Count, Decision, QualitySignal, RequestKind};
 use serde::Serialize;
 
 /// A request's state as the status view names it.
@@ -24,6 +24,8 @@ pub struct DatasetView {
     pub trained: u64,
     pub trained_at: Option<String>,
     pub new_objects: u64,
+    /// The threshold seek last applied (absent until seek has counted with it).
+    pub threshold: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -41,9 +43,14 @@ pub struct DecisionView {
     pub at: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RequestView {
     pub id: String,
+    /// `data` (seek) or `quality` (`POST /ask`).
+    pub kind: RequestKind,
+    /// A quality request's reason, metric, value, threshold and source.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signal: Option<QualitySignal>,
     pub state: RequestState,
     pub created_at: String,
     pub window: String,
@@ -67,7 +74,7 @@ pub struct RunView {
 }
 
 /// `GET /status` as JSON.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct StatusView {
     pub datasets: Vec<DatasetView>,
     pub latest_request: Option<RequestView>,
@@ -141,12 +148,15 @@ fn dataset(d: &DatasetState) -> DatasetView {
         trained: d.trained,
         trained_at: time(d.trained_at),
         new_objects: d.seeked.saturating_sub(d.trained),
+        threshold: d.threshold,
     }
 }
 
 fn request(r: &ApprovalRequest) -> RequestView {
     RequestView {
         id: r.id.clone(),
+        kind: r.kind(),
+        signal: r.signal.clone(),
         state: r.decision.as_ref().map_or(RequestState::Pending, outcome),
         created_at: r.created_at.rfc3339(),
         window: r.window.clone(),
@@ -212,8 +222,12 @@ impl StatusView {
                         d.at
                     ),
                 };
+                let why = match &r.signal {
+                    Some(s) => format!("quality: {}; ", s.reason),
+                    None => "data; ".to_owned(),
+                };
                 out.push_str(&format!(
-                    "Latest request {} (asked at {}): {state}\n",
+                    "Latest request {} ({why}asked at {}): {state}\n",
                     r.id, r.created_at
                 ));
             }
@@ -320,6 +334,7 @@ mod tests {
                 seeked_at: Some(Timestamp::from_secs(1_795_478_400)),
                 trained: if decided { 150 } else { 0 },
                 trained_at: decided.then_some(d.at),
+                threshold: Some(100),
             }],
             latest_request: Some(ApprovalRequest {
                 id: "req1".into(),
@@ -327,6 +342,7 @@ mod tests {
                 window: "scheduled#2026-11-24T00:00:00Z".into(),
                 snapshot: vec![],
                 decision: decided.then(|| d.clone()),
+                signal: None,
             }),
             last_decision: decided.then_some(d),
             latest_run: decided.then(|| RunRecord {
@@ -405,7 +421,7 @@ mod tests {
         let t = StatusView::from_status(&status(false)).to_text();
         assert!(t.contains("embedding (train/embedding/): 150 seen at 2026-11-24T00:00:00Z, 0 trained (never), 150 new"), "{t}");
         assert!(
-            t.contains("Latest request req1 (asked at 2026-11-24T00:00:00Z): pending"),
+            t.contains("Latest request req1 (data; asked at 2026-11-24T00:00:00Z): pending"),
             "{t}"
         );
         let t = StatusView::from_status(&status(true)).to_text();

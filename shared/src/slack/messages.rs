@@ -4,7 +4,7 @@
 use super::escape;
 use super::interaction::button_value;
 use crate::Timestamp;
-use crate::domain::{Choice, Count, Decision};
+use crate::domain::{ApprovalRequest, Choice, Count, Decision, QualitySignal};
 use serde_json::{Value, json};
 
 /// The `block_id` of the Train!/Nope! actions block.
@@ -93,13 +93,53 @@ pub fn slack_date(at: Timestamp) -> String {
     )
 }
 
-/// seek's question: counts, then Train! (behind a confirm dialog) and Nope!.
-pub fn ask(request_id: &str, counts: &[Count]) -> Value {
+/// A quality signal in one line: "Model quality dropped: recall@10 is 0.81, below 0.85
+/// (from eval-step)". Escaped for mrkdwn.
+pub fn signal_phrase(signal: &QualitySignal) -> String {
+    let mut out = escape(signal.reason.trim_end_matches(['.', ' ']));
+    let metric = signal.metric.as_deref().map(escape);
+    match (metric, signal.value, signal.threshold) {
+        (Some(m), Some(v), Some(t)) => {
+            let side = if v < t { "below" } else { "against" };
+            out += &format!(": {m} is {v}, {side} {t}");
+        }
+        (Some(m), Some(v), None) => out += &format!(": {m} is {v}"),
+        (Some(m), None, Some(t)) => out += &format!(": {m}, threshold {t}"),
+        (Some(m), None, None) => out += &format!(": {m}"),
+        (None, Some(v), Some(t)) => out += &format!(": {v} against {t}"),
+        (None, Some(v), None) => out += &format!(": {v}"),
+        (None, None, Some(t)) => out += &format!(": threshold {t}"),
+        (None, None, None) => {}
+    }
+    if let Some(src) = &signal.source {
+        out += &format!(" (from {})", escape(src));
+    }
+    out
+}
+
+/// What a request asked, without the question mark: the reason (quality) or the new objects.
+fn grounds(signal: Option<&QualitySignal>, counts: &[Count]) -> String {
+    match signal {
+        Some(s) => signal_phrase(s),
+        None => new_objects_phrase(counts),
+    }
+}
+
+/// The question with Train! (behind a confirm dialog) and Nope!: a data request leads with the
+/// new objects, a quality request with its reason; both list the datasets' counts.
+pub fn ask_request(request: &ApprovalRequest) -> Value {
+    let counts = &request.snapshot;
     let text = format!(
         "{}. Would you like to train models?",
-        new_objects_phrase(counts)
+        grounds(request.signal.as_ref(), counts)
     );
-    let mut blocks = vec![section(&text), counts_block(counts)];
+    let request_id = request.id.as_str();
+    let counts_block = if counts.is_empty() {
+        json!({"type": "context", "elements": [{"type": "mrkdwn", "text": "No dataset counted yet."}]})
+    } else {
+        counts_block(counts)
+    };
+    let mut blocks = vec![section(&text), counts_block];
     blocks.extend(empty_block(counts));
     blocks.push(json!(
             {
@@ -131,6 +171,18 @@ pub fn ask(request_id: &str, counts: &[Count]) -> Value {
     json!({"text": text, "blocks": blocks})
 }
 
+/// seek's question: counts, then Train! (behind a confirm dialog) and Nope!.
+pub fn ask(request_id: &str, counts: &[Count]) -> Value {
+    ask_request(&ApprovalRequest {
+        id: request_id.to_owned(),
+        created_at: Timestamp::from_secs(0),
+        window: String::new(),
+        snapshot: counts.to_vec(),
+        decision: None,
+        signal: None,
+    })
+}
+
 /// seek's notice when nothing crossed its threshold: no buttons.
 pub fn no_need(counts: &[Count]) -> Value {
     let text = format!("No need to train: {}.", new_objects_phrase(counts));
@@ -141,7 +193,16 @@ pub fn no_need(counts: &[Count]) -> Value {
 
 /// Replaces the question once decided: the counts, who and when, no buttons.
 pub fn decided(snapshot: &[Count], decision: &Decision) -> Value {
-    let question = format!("{}.", new_objects_phrase(snapshot));
+    decided_on(None, snapshot, decision)
+}
+
+/// [`decided`] for a request of either kind: a quality request keeps its reason.
+pub fn decided_request(request: &ApprovalRequest, decision: &Decision) -> Value {
+    decided_on(request.signal.as_ref(), &request.snapshot, decision)
+}
+
+fn decided_on(signal: Option<&QualitySignal>, snapshot: &[Count], decision: &Decision) -> Value {
+    let question = format!("{}.", grounds(signal, snapshot));
     let outcome = format!(
         "*{}* by <@{}> at {}",
         decision.choice.verb(),

@@ -53,6 +53,10 @@ pub(super) fn request_from(item: &Item) -> Result<ApprovalRequest, StoreError> {
         window: r.opt_s("window").unwrap_or_default().to_owned(),
         snapshot: r.json("snapshot")?,
         decision,
+        signal: match r.opt_s("signal") {
+            Some(_) => Some(r.json("signal")?),
+            None => None,
+        },
     })
 }
 
@@ -63,6 +67,13 @@ pub(super) fn request_item(req: &ApprovalRequest) -> Item {
     item.insert("created_at".into(), n(req.created_at.secs()));
     item.insert("window".into(), s(req.window.clone()));
     item.insert("status".into(), s("pending"));
+    item.insert("request_kind".into(), s(req.kind().as_str()));
+    if let Some(signal) = &req.signal {
+        item.insert(
+            "signal".into(),
+            s(serde_json::to_string(signal).unwrap_or_default()),
+        );
+    }
     item.insert(
         "snapshot".into(),
         s(serde_json::to_string(&req.snapshot).unwrap_or_default()),

@@ -48,7 +48,7 @@ pub enum LaunchState {
 }
 
 /// An approved request and its launch, read together.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Launch {
     pub request: ApprovalRequest,
     pub approved: bool,

@@ -8,6 +8,7 @@
 //! | `window#<key>`          | one schedule window: its rendered message and whether it posted  |
 //! | `audit#<request id>`    | the decision on a request, as an audit record                    |
 //! | `last_decision`         | the most recent decision, for the status view                    |
+//! | `idem#<key>`            | an `Idempotency-Key`: the body's hash, then the stored answer    |
 //!
 //! Conditional writes and transactions make each step atomic; nothing is read-modify-written
 //! without a condition on what was read.
@@ -16,12 +17,16 @@
 //! that when DynamoDB commits a write and its answer is lost, the retry that then fails its own
 //! condition recognises the write as its own and reports success (see [`Mine`]).
 
+mod ask;
 mod decision;
+mod idempotency;
 mod launch;
 mod status;
 mod window;
 
+pub use ask::AskStore;
 pub use decision::DecisionStore;
+pub use idempotency::{Claim, IDEMPOTENCY_TTL_SECS, IdempotencyStore, StoredAnswer};
 pub use launch::{Launch, LaunchState, LaunchStore};
 pub use status::{RunRecord, Status, StatusStore};
 pub use window::{Preparation, Prepared, SeekStore, Window, WindowState};
@@ -66,6 +71,21 @@ pub struct DatasetState {
     pub seeked_at: Option<Timestamp>,
     pub trained: u64,
     pub trained_at: Option<Timestamp>,
+    /// The threshold seek applied when it last counted (absent on items older than that).
+    pub threshold: Option<u64>,
+}
+
+impl DatasetState {
+    /// As a request's snapshot entry: what was last seen and last trained on.
+    pub fn count(&self) -> crate::domain::Count {
+        crate::domain::Count {
+            name: self.name.clone(),
+            prefix: self.prefix.clone(),
+            seeked: self.seeked,
+            trained: self.trained,
+            threshold: self.threshold.unwrap_or(0),
+        }
+    }
 }
 
 /// The DynamoDB-backed store. Build it once at cold start.
@@ -154,6 +174,7 @@ pub(super) fn dataset_from(item: &Item) -> Result<DatasetState, StoreError> {
         seeked_at: r.opt_n("seeked_at")?.map(Timestamp::from_secs),
         trained: r.opt_n("trained")?.unwrap_or(0),
         trained_at: r.opt_n("trained_at")?.map(Timestamp::from_secs),
+        threshold: r.opt_n("threshold")?,
     })
 }
 
@@ -291,6 +312,26 @@ impl DynamoStore {
                 None
             }
         }
+    }
+
+    /// A conditional update that reports a failed condition as `false` (no writer recorded:
+    /// the condition itself must make a retry of the same writer pass, see [`Self::update_as`]).
+    async fn update_if(
+        &self,
+        pk: String,
+        expression: &str,
+        condition: &str,
+        values: Vec<(&str, AttributeValue)>,
+        names: Vec<(&str, &str)>,
+    ) -> Result<bool, StoreError> {
+        let update = Update {
+            pk,
+            expression,
+            condition,
+            values,
+            names,
+        };
+        self.update_as("UpdateItem", update, None).await
     }
 
     /// A conditional update that reports a failed condition as `false`. With `mine`, the

@@ -10,7 +10,7 @@ use crate::domain::{ApprovalRequest, Choice, Decision};
 use std::future::Future;
 
 /// What the status view reads.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Status {
     pub datasets: Vec<DatasetState>,
     pub latest_request: Option<ApprovalRequest>,
@@ -20,7 +20,7 @@ pub struct Status {
 }
 
 /// An approved request's launch, for the status view.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct RunRecord {
     pub request_id: String,
     /// `None`: approved, but no launch recorded (no KFP configured, or not yet).
@@ -31,8 +31,9 @@ pub trait StatusStore: Send + Sync {
     fn status(&self) -> impl Future<Output = Result<Status, StoreError>> + Send;
 }
 
-impl StatusStore for DynamoStore {
-    async fn status(&self) -> Result<Status, StoreError> {
+impl DynamoStore {
+    /// Every dataset item, in name order.
+    pub(super) async fn scan_datasets(&self) -> Result<Vec<DatasetState>, StoreError> {
         let mut datasets = Vec::new();
         let mut pages = self
             .client
@@ -51,6 +52,13 @@ impl StatusStore for DynamoStore {
             }
         }
         datasets.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(datasets)
+    }
+}
+
+impl StatusStore for DynamoStore {
+    async fn status(&self) -> Result<Status, StoreError> {
+        let datasets = self.scan_datasets().await?;
         let latest_request = match self.read_latest().await? {
             Some(id) => DecisionStore::request(self, &id).await?,
             None => None,

@@ -187,7 +187,8 @@ impl SeekStore for DynamoStore {
                 .set_key(Some(key(dataset_key(&c.name))))
                 .update_expression(
                     "SET #kind = :kind, #name = :name, #prefix = :prefix, #seeked = :seeked, \
-                     #seeked_at = :now, #trained = if_not_exists(#trained, :zero)",
+                     #seeked_at = :now, #threshold = :threshold, \
+                     #trained = if_not_exists(#trained, :zero)",
                 )
                 .condition_expression(condition)
                 .expression_attribute_names("#kind", "kind")
@@ -195,6 +196,8 @@ impl SeekStore for DynamoStore {
                 .expression_attribute_names("#prefix", "prefix")
                 .expression_attribute_names("#seeked", "seeked")
                 .expression_attribute_names("#seeked_at", "seeked_at")
+                .expression_attribute_names("#threshold", "threshold")
+                .expression_attribute_values(":threshold", n(c.threshold))
                 .expression_attribute_names("#trained", "trained")
                 .expression_attribute_values(":kind", s("dataset"))
                 .expression_attribute_values(":name", s(c.name.clone()))
