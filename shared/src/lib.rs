@@ -7,6 +7,7 @@
 pub mod aws;
 pub mod config;
 pub mod domain;
+pub mod metrics;
 pub mod secret;
 pub mod slack;
 pub mod time;

@@ -13,15 +13,18 @@
 //! exactly how many were delivered.
 
 pub mod auth;
+pub mod metrics;
 pub mod notice;
 pub mod status;
 
+use metrics::Sent;
+
 use auth::Gate;
-use ct_shared::Secret;
 use ct_shared::aws::SdkConfig;
 use ct_shared::aws::dynamo::{DynamoStore, StatusStore};
 use ct_shared::config::SendConfig;
 use ct_shared::slack::{RetryPolicy, SlackClient, SlackPoster, messages};
+use ct_shared::{Secret, Timestamp};
 use lambda_http::http::header::{
     ACCEPT, ALLOW, CACHE_CONTROL, CONTENT_TYPE, HeaderName, HeaderValue, WWW_AUTHENTICATE,
 };
@@ -40,6 +43,8 @@ pub const SLACK_BUDGET: Duration = Duration::from_secs(25);
 pub struct Sender<P, S> {
     pub gate: Gate,
     webhook: Secret,
+    /// The metrics' `Stack` dimension.
+    pub stack: String,
     pub slack: P,
     pub store: S,
     /// How hard to try each message (429s, 5xx, each attempt's timeout).
@@ -149,6 +154,7 @@ impl<P: SlackPoster, S: StatusStore> Sender<P, S> {
         Self {
             gate: Gate::new(config.url_auth, config.send_token.as_ref()),
             webhook: config.common.slack_webhook.clone(),
+            stack: config.common.stack.clone(),
             slack,
             store,
             policy: RetryPolicy::REQUEST,
@@ -157,7 +163,13 @@ impl<P: SlackPoster, S: StatusStore> Sender<P, S> {
     }
 
     /// One request's answer, and a note for the log line when something went wrong.
-    async fn respond(&self, req: &Request, caller: &Caller) -> (Response<Body>, Option<String>) {
+    /// One request's answer, a note for the log line when something went wrong, and what a
+    /// notice came to (for the metrics).
+    async fn respond(
+        &self,
+        req: &Request,
+        caller: &Caller,
+    ) -> (Response<Body>, Option<String>, Option<Sent>) {
         if let Err(denied) = self.gate.check(req.headers(), caller.iam.is_some()) {
             let resp = error(401, &denied.to_string());
             let resp = if self.gate.wants_token() {
@@ -165,11 +177,11 @@ impl<P: SlackPoster, S: StatusStore> Sender<P, S> {
             } else {
                 resp
             };
-            return (resp, Some(format!("{denied:?}")));
+            return (resp, Some(format!("{denied:?}")), None);
         }
         let (route, _) = Route::of(req.uri().path());
-        match (route, req.method()) {
-            (Route::Send, &Method::POST) => self.send(req).await,
+        let (resp, note) = match (route, req.method()) {
+            (Route::Send, &Method::POST) => return self.send(req).await,
             (Route::Status, &Method::GET) => self.status(req).await,
             (Route::Send, _) => (with_header(error(405, "use POST"), ALLOW, "POST"), None),
             (Route::Status, _) => (with_header(error(405, "use GET"), ALLOW, "GET"), None),
@@ -177,17 +189,30 @@ impl<P: SlackPoster, S: StatusStore> Sender<P, S> {
                 error(404, "no such route: POST / or /send, GET /status"),
                 None,
             ),
-        }
+        };
+        (resp, note, None)
     }
 
-    async fn send(&self, req: &Request) -> (Response<Body>, Option<String>) {
+    async fn send(&self, req: &Request) -> (Response<Body>, Option<String>, Option<Sent>) {
         let content_type = req.headers().get(CONTENT_TYPE).map(HeaderValue::as_bytes);
         let notice = match notice::parse(content_type, req.body()) {
             Ok(n) => n,
-            Err(e) => return (error(e.status(), &e.to_string()), Some(format!("{e:?}"))),
+            Err(e) => {
+                return (
+                    error(e.status(), &e.to_string()),
+                    Some(format!("{e:?}")),
+                    None,
+                );
+            }
         };
         let messages = messages::notice(&notice.text, notice.text2.as_deref());
         let total = messages.len();
+        let sent = |failure| {
+            Some(Sent {
+                messages: total as u64,
+                failure,
+            })
+        };
         let deadline = Instant::now() + self.budget;
         for (delivered, message) in messages.iter().enumerate() {
             let n = delivered + 1;
@@ -200,6 +225,7 @@ impl<P: SlackPoster, S: StatusStore> Sender<P, S> {
                         &json!({"error": msg, "delivered": delivered, "messages": total}),
                     ),
                     Some(msg),
+                    sent(Some("timeout".into())),
                 );
             }
             let policy = RetryPolicy {
@@ -231,12 +257,13 @@ impl<P: SlackPoster, S: StatusStore> Sender<P, S> {
                         &json!({"error": msg, "delivered": delivered, "messages": total}),
                     ),
                     Some(msg),
+                    sent(Some(metrics::failure_status(&e))),
                 );
             }
         }
         let mut done = response(204, "application/json", Body::Empty);
         done.headers_mut().remove(CONTENT_TYPE);
-        (done, None)
+        (done, None, sent(None))
     }
 
     async fn status(&self, req: &Request) -> (Response<Body>, Option<String>) {
@@ -267,7 +294,7 @@ pub async fn handle<P: SlackPoster, S: StatusStore>(
 ) -> Result<Response<Body>, Error> {
     let started = Instant::now();
     let caller = Caller::of(&req);
-    let (resp, note) = sender.respond(&req, &caller).await;
+    let (resp, note, sent) = sender.respond(&req, &caller).await;
     let (_, route) = Route::of(req.uri().path());
     let status = resp.status().as_u16();
     let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
@@ -298,6 +325,12 @@ pub async fn handle<P: SlackPoster, S: StatusStore>(
             error = note.as_deref(),
             "request"
         );
+    }
+    if let Some(sent) = sent {
+        let now = Timestamp::now();
+        for line in sent.lines(&sender.stack) {
+            line.emit(now);
+        }
     }
     Ok(resp)
 }
