@@ -10,6 +10,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod console;
+pub mod emf;
 pub mod events;
 pub mod fake_s3;
 pub mod function_url;
