@@ -126,3 +126,98 @@ pub fn record(name: &str, samples: &[Sample]) {
         eprintln!("could not record the metrics of {name}: {e}");
     }
 }
+
+/// A metric a dashboard widget or alarm names: namespace, metric name, dimension names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Named {
+    pub widget: String,
+    pub namespace: String,
+    pub name: String,
+    pub dimensions: Vec<String>,
+}
+
+/// The `!Sub` string of a resource property in `template.yaml`, with every `${...}` replaced
+/// by `x`.
+fn sub_text(props: &serde_yaml::Value, key: &str) -> String {
+    let v = &props[key];
+    let text = match v {
+        serde_yaml::Value::Tagged(t) => match &t.value {
+            serde_yaml::Value::Sequence(s) => s.first().and_then(|f| f.as_str()),
+            other => other.as_str(),
+        },
+        other => other.as_str(),
+    }
+    .unwrap_or_else(|| panic!("{key} is neither a string nor a !Sub"))
+    .to_owned();
+    let mut out = String::new();
+    let mut rest = text.as_str();
+    while let Some(i) = rest.find("${") {
+        out.push_str(&rest[..i]);
+        let end = rest[i..].find('}').expect("closed ${") + i;
+        out.push('x');
+        rest = &rest[end + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Reads `SEARCH('{ns,dim,dim} MetricName="X" ...')` into a [`Named`].
+fn from_search(widget: &str, expr: &str) -> Named {
+    let open = expr.find('{').expect("SEARCH schema {");
+    let close = expr[open..].find('}').expect("SEARCH schema }") + open;
+    let mut schema = expr[open + 1..close].split(',').map(str::trim);
+    let namespace = schema.next().unwrap_or_default().to_owned();
+    let dimensions = schema.map(str::to_owned).collect();
+    let at = expr
+        .find("MetricName=\"")
+        .expect("SEARCH names a MetricName")
+        + 12;
+    let name = expr[at..].split('"').next().unwrap_or_default().to_owned();
+    Named {
+        widget: widget.to_owned(),
+        namespace,
+        name,
+        dimensions,
+    }
+}
+
+/// Every widget of the template's dashboard, parsed: (title, the metrics it names).
+pub fn dashboard() -> Vec<(String, Vec<Named>)> {
+    let text = std::fs::read_to_string(crate::repo_root().join("template.yaml")).expect("template");
+    let doc: serde_yaml::Value = serde_yaml::from_str(&text).expect("template.yaml is YAML");
+    let props = &doc["Resources"]["Dashboard"]["Properties"];
+    let body: Value = serde_json::from_str(&sub_text(props, "DashboardBody"))
+        .unwrap_or_else(|e| panic!("DashboardBody is not JSON: {e}"));
+    let widgets = body["widgets"].as_array().expect("widgets");
+    widgets
+        .iter()
+        .map(|w| {
+            let title = w["properties"]["title"].as_str().unwrap_or("").to_owned();
+            let named = w["properties"]["metrics"]
+                .as_array()
+                .map(Vec::as_slice)
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|row| {
+                    let row = row.as_array()?;
+                    if let Some(expr) = row.first()?.get("expression").and_then(Value::as_str) {
+                        return Some(from_search(&title, expr));
+                    }
+                    let strings: Vec<&str> = row.iter().filter_map(Value::as_str).collect();
+                    let (ns, name) = (strings.first()?, strings.get(1)?);
+                    Some(Named {
+                        widget: title.clone(),
+                        namespace: (*ns).to_owned(),
+                        name: (*name).to_owned(),
+                        dimensions: strings[2..]
+                            .iter()
+                            .step_by(2)
+                            .map(|d| (*d).to_owned())
+                            .collect(),
+                    })
+                })
+                .collect();
+            (title, named)
+        })
+        .collect()
+}

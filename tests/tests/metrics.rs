@@ -208,7 +208,43 @@ async fn a_seek_an_approval_and_a_notice_emit_valid_emf_with_the_values_that_hap
     assert!(split.iter().all(|n| *n >= 1.0), "{split:?}");
     assert_eq!(value(&send, "SlackFailures", &[("Status", "400")]), 1.0);
 
-    harness::emf::record("local-run", &[seek, actions, send].concat());
+    let all = [seek, actions, send].concat();
+    harness::emf::record("local-run", &all);
+
+    // AND every widget of the dashboard names a metric this run emitted, with its dimensions
+    let widgets = emf::dashboard();
+    assert!(widgets.len() >= 6, "{widgets:?}");
+    for (title, named) in &widgets {
+        assert!(!named.is_empty(), "widget {title:?} names no metric");
+        for n in named {
+            match n.namespace.as_str() {
+                "ct-trigger" => assert!(
+                    all.iter().any(|s| s.name == n.name
+                        && s.dimensions.iter().map(|d| &d.0).eq(n.dimensions.iter())),
+                    "widget {title:?} plots {} {:?}, which the binaries never emitted",
+                    n.name,
+                    n.dimensions
+                ),
+                "AWS/Lambda" => {
+                    assert!(["Errors", "Throttles"].contains(&n.name.as_str()), "{n:?}")
+                }
+                "AWS/SQS" => assert_eq!(n.name, "ApproximateNumberOfMessagesVisible"),
+                other => panic!("widget {title:?} uses namespace {other}"),
+            }
+        }
+    }
+    // AND the heartbeat alarm watches a metric seek emits, with missing data breaching
+    let text = std::fs::read_to_string(harness::repo_root().join("template.yaml")).unwrap();
+    let doc: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+    let alarm = &doc["Resources"]["SeekHeartbeatAlarm"]["Properties"];
+    assert_eq!(alarm["Namespace"].as_str(), Some("ct-trigger"));
+    assert_eq!(alarm["TreatMissingData"].as_str(), Some("breaching"));
+    let watched = alarm["MetricName"].as_str().unwrap();
+    assert!(
+        all.iter()
+            .any(|s| s.name == watched && s.dimensions.len() == 1),
+        "{watched}"
+    );
 }
 
 #[test]
