@@ -378,6 +378,7 @@ mod tests {
                 datasets: vec![],
                 latest_request: None,
                 last_decision: None,
+                history: Default::default(),
             })
         }
     }

@@ -2,7 +2,7 @@
 //! state, and the last decision. JSON for programs, a few lines of text for people.
 
 use ct_shared::Timestamp;
-use ct_shared::aws::dynamo::{DatasetState, Status};
+use ct_shared::aws::dynamo::{DatasetState, HistoryEntry, Status};
 use ct_shared::domain::{ApprovalRequest, Count, Decision};
 use serde::Serialize;
 
@@ -24,6 +24,17 @@ pub struct DatasetView {
     pub trained: u64,
     pub trained_at: Option<String>,
     pub new_objects: u64,
+    /// The last windows, newest first.
+    pub history: Vec<WindowView>,
+}
+
+/// One dataset in one past window.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WindowView {
+    pub at: String,
+    pub seeked: u64,
+    pub trained: u64,
+    pub asked: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -83,8 +94,17 @@ fn outcome(d: &Decision) -> RequestState {
     }
 }
 
-fn dataset(d: &DatasetState) -> DatasetView {
+fn dataset(d: &DatasetState, history: &[HistoryEntry]) -> DatasetView {
     DatasetView {
+        history: history
+            .iter()
+            .map(|h| WindowView {
+                at: h.at.rfc3339(),
+                seeked: h.seeked,
+                trained: h.trained,
+                asked: h.asked,
+            })
+            .collect(),
         name: d.name.clone(),
         prefix: d.prefix.clone(),
         seeked: d.seeked,
@@ -109,7 +129,11 @@ fn request(r: &ApprovalRequest) -> RequestView {
 impl StatusView {
     pub fn from_status(s: &Status) -> Self {
         Self {
-            datasets: s.datasets.iter().map(dataset).collect(),
+            datasets: s
+                .datasets
+                .iter()
+                .map(|d| dataset(d, s.history.get(&d.name).map_or(&[], Vec::as_slice)))
+                .collect(),
             latest_request: s.latest_request.as_ref().map(request),
             last_decision: s.last_decision.as_ref().map(decision),
         }
@@ -138,6 +162,18 @@ impl StatusView {
                     .map_or(" (never)".to_owned(), |t| format!(" at {t}")),
                 d.new_objects
             ));
+            if !d.history.is_empty() {
+                out.push_str("    window                 seeked  trained  asked\n");
+            }
+            for h in &d.history {
+                out.push_str(&format!(
+                    "    {:<22} {:>6}  {:>7}  {}\n",
+                    h.at,
+                    h.seeked,
+                    h.trained,
+                    if h.asked { "yes" } else { "no" }
+                ));
+            }
         }
         match &self.latest_request {
             None => out.push_str("No approval request yet.\n"),
@@ -251,6 +287,24 @@ mod tests {
                 decision: decided.then(|| d.clone()),
             }),
             last_decision: decided.then_some(d),
+            history: [(
+                "embedding".to_owned(),
+                vec![
+                    HistoryEntry {
+                        at: Timestamp::from_secs(1_795_478_400),
+                        seeked: 150,
+                        trained: 0,
+                        asked: true,
+                    },
+                    HistoryEntry {
+                        at: Timestamp::from_secs(1_794_873_600),
+                        seeked: 40,
+                        trained: 0,
+                        asked: false,
+                    },
+                ],
+            )]
+            .into(),
         }
     }
 
@@ -275,6 +329,7 @@ mod tests {
             datasets: vec![],
             latest_request: None,
             last_decision: None,
+            history: Default::default(),
         });
         assert_eq!(
             empty.to_text(),
@@ -284,6 +339,14 @@ mod tests {
         assert!(t.contains("embedding (train/embedding/): 150 seen at 2026-11-24T00:00:00Z, 0 trained (never), 150 new"), "{t}");
         assert!(
             t.contains("Latest request req1 (asked at 2026-11-24T00:00:00Z): pending"),
+            "{t}"
+        );
+        assert!(
+            t.contains(
+                "    window                 seeked  trained  asked\n    \
+                 2026-11-24T00:00:00Z      150        0  yes\n    \
+                 2026-11-17T00:00:00Z       40        0  no\n"
+            ),
             "{t}"
         );
         let t = StatusView::from_status(&status(true)).to_text();

@@ -13,10 +13,12 @@
 //! without a condition on what was read.
 
 mod decision;
+mod history;
 mod status;
 mod window;
 
 pub use decision::DecisionStore;
+pub use history::{HISTORY_KEEP, HistoryEntry};
 pub use status::{Status, StatusStore};
 pub use window::{Preparation, Prepared, SeekStore, Window, WindowState};
 

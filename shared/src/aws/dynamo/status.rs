@@ -1,10 +1,13 @@
 //! The status view: every dataset's counts, the newest request and the last decision.
 
+use super::history::history_from;
 use super::{
     DatasetState, DecisionStore, DynamoStore, LAST_DECISION, Reader, StoreError, dataset_from,
     dynamo_err, s,
 };
+use super::{HISTORY_KEEP, HistoryEntry};
 use crate::domain::{ApprovalRequest, Decision};
+use std::collections::BTreeMap;
 use std::future::Future;
 
 /// What the status view reads.
@@ -13,6 +16,8 @@ pub struct Status {
     pub datasets: Vec<DatasetState>,
     pub latest_request: Option<ApprovalRequest>,
     pub last_decision: Option<Decision>,
+    /// Per dataset, its last [`HISTORY_KEEP`] windows, newest first.
+    pub history: BTreeMap<String, Vec<HistoryEntry>>,
 }
 
 pub trait StatusStore: Send + Sync {
@@ -22,21 +27,37 @@ pub trait StatusStore: Send + Sync {
 impl StatusStore for DynamoStore {
     async fn status(&self) -> Result<Status, StoreError> {
         let mut datasets = Vec::new();
+        let mut history: BTreeMap<String, Vec<HistoryEntry>> = BTreeMap::new();
         let mut pages = self
             .client
             .scan()
             .table_name(&self.table)
             .consistent_read(true)
-            .filter_expression("#kind = :dataset")
+            .filter_expression("#kind IN (:dataset, :history)")
             .expression_attribute_names("#kind", "kind")
             .expression_attribute_values(":dataset", s("dataset"))
+            .expression_attribute_values(":history", s("history"))
             .into_paginator()
             .send();
         while let Some(page) = pages.next().await {
             let page = page.map_err(dynamo_err("Scan"))?;
             for item in page.items() {
-                datasets.push(dataset_from(item)?);
+                if item
+                    .get("kind")
+                    .and_then(|k| k.as_s().ok())
+                    .map(String::as_str)
+                    == Some("history")
+                {
+                    let (name, entry) = history_from(item)?;
+                    history.entry(name).or_default().push(entry);
+                } else {
+                    datasets.push(dataset_from(item)?);
+                }
             }
+        }
+        for entries in history.values_mut() {
+            entries.sort_by(|a, b| b.at.cmp(&a.at));
+            entries.truncate(HISTORY_KEEP);
         }
         datasets.sort_by(|a, b| a.name.cmp(&b.name));
         let latest_request = match self.read_latest().await? {
@@ -51,6 +72,7 @@ impl StatusStore for DynamoStore {
             datasets,
             latest_request,
             last_decision,
+            history,
         })
     }
 }
