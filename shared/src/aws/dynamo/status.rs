@@ -56,7 +56,7 @@ impl StatusStore for DynamoStore {
             }
         }
         for entries in history.values_mut() {
-            entries.sort_by(|a, b| b.at.cmp(&a.at));
+            entries.sort_by_key(|e| std::cmp::Reverse(e.at));
             entries.truncate(HISTORY_KEEP);
         }
         datasets.sort_by(|a, b| a.name.cmp(&b.name));
