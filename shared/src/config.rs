@@ -237,13 +237,22 @@ fn webhook(env: &Env, secrets: &SecretBundle) -> Result<Secret, ConfigError> {
 pub struct Common {
     pub state_table: String,
     pub slack_webhook: Secret,
+    /// `STACK_NAME`: the metrics' `Stack` dimension, so two stacks never mix. Locally a default.
+    pub stack: String,
 }
+
+/// The `Stack` dimension when `STACK_NAME` is unset (a local run).
+pub const LOCAL_STACK: &str = "local";
 
 impl Common {
     fn from_env(env: &Env, secrets: &SecretBundle) -> Result<Self, ConfigError> {
         Ok(Self {
             state_table: env.required("STATE_TABLE")?.to_owned(),
             slack_webhook: webhook(env, secrets)?,
+            stack: match env.get("STACK_NAME").map(str::trim) {
+                None | Some("") => LOCAL_STACK.to_owned(),
+                Some(name) => name.to_owned(),
+            },
         })
     }
 }

@@ -8,6 +8,7 @@ pub mod aws;
 pub mod config;
 pub mod domain;
 pub mod kfp;
+pub mod metrics;
 pub mod secret;
 pub mod slack;
 pub mod time;

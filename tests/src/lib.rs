@@ -15,6 +15,7 @@
 
 pub mod console;
 pub mod dynamo_proxy;
+pub mod emf;
 pub mod events;
 pub mod fake_s3;
 pub mod function_url;

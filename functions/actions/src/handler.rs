@@ -22,6 +22,10 @@ use lambda_http::http::{Method, StatusCode, header};
 use lambda_http::{Body, Request, Response};
 use serde_json::{Value, json};
 
+pub mod metrics;
+
+use metrics::{Observation, Refusal};
+
 /// Slack's payloads are small; anything larger is refused unread.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 /// Attempts at recording a decision when a dataset's trained count moved meanwhile.
@@ -117,12 +121,27 @@ impl<S: DecisionStore + LaunchStore + StatusStore, P: SlackPoster, Q: AsyncInvok
 {
     /// Answers one HTTP request at time `now`.
     pub async fn respond(&self, req: &Request, now: Timestamp) -> Response<Body> {
+        self.respond_observed(req, now).await.0
+    }
+
+    /// Answers one HTTP request at time `now`, and says what it came to (for the metrics).
+    pub async fn respond_observed(
+        &self,
+        req: &Request,
+        now: Timestamp,
+    ) -> (Response<Body>, Observation) {
+        let malformed = |status, error| {
+            (
+                refuse(status, error),
+                Observation::refused(Refusal::Malformed),
+            )
+        };
         if req.method() != Method::POST {
-            return refuse(StatusCode::METHOD_NOT_ALLOWED, "use POST");
+            return malformed(StatusCode::METHOD_NOT_ALLOWED, "use POST");
         }
         let body: &[u8] = req.body().as_ref();
         if body.len() > MAX_BODY_BYTES {
-            return refuse(StatusCode::PAYLOAD_TOO_LARGE, "body over 1 MiB");
+            return malformed(StatusCode::PAYLOAD_TOO_LARGE, "body over 1 MiB");
         }
         if let Err(e) = signature::verify(
             &self.config.signing_secret,
@@ -132,16 +151,22 @@ impl<S: DecisionStore + LaunchStore + StatusStore, P: SlackPoster, Q: AsyncInvok
             now,
         ) {
             tracing::warn!(reason = %e, "refused an unverified request");
-            return refuse(StatusCode::UNAUTHORIZED, "invalid Slack signature");
+            return (
+                refuse(StatusCode::UNAUTHORIZED, "invalid Slack signature"),
+                Observation::refused(Refusal::from(&e)),
+            );
         }
         if !is_form(req) {
-            return refuse(
+            return malformed(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "expected application/x-www-form-urlencoded",
             );
         }
         if let Some(cmd) = command::parse(body) {
-            return reply(StatusCode::OK, self.command(&cmd).await);
+            return (
+                reply(StatusCode::OK, self.command(&cmd).await),
+                Observation::default(),
+            );
         }
         let click = match interaction::parse_interaction(body) {
             Ok(Interaction::Decide(click)) => click,
@@ -150,19 +175,19 @@ impl<S: DecisionStore + LaunchStore + StatusStore, P: SlackPoster, Q: AsyncInvok
                 if !self.config.approvers.allows(&retry.by.id) {
                     self.refuse_person(&retry.by, &retry.request_id, retry.response_url.as_deref())
                         .await;
-                    return ok();
+                    return (ok(), Observation::refused(Refusal::NotApprover));
                 }
-                return self.retry(&retry, now).await;
+                return (self.retry(&retry, now).await, Observation::default());
             }
             Err(e) => {
                 tracing::warn!(reason = %e, "refused a payload");
-                return refuse(StatusCode::BAD_REQUEST, &e.to_string());
+                return malformed(StatusCode::BAD_REQUEST, &e.to_string());
             }
         };
         if !self.config.approvers.allows(&click.by.id) {
             self.refuse_person(&click.by, &click.request_id, click.response_url.as_deref())
                 .await;
-            return ok();
+            return (ok(), Observation::refused(Refusal::NotApprover));
         }
         let decided = tokio::time::timeout(DECIDE_BUDGET, self.decide(&click, now))
             .await
@@ -174,18 +199,38 @@ impl<S: DecisionStore + LaunchStore + StatusStore, P: SlackPoster, Q: AsyncInvok
             });
         match decided {
             Ok(Some((request, verdict))) => {
-                self.notify(&click, &request, &verdict).await;
-                ok()
+                let notify_failures = self.notify(&click, &request, &verdict).await;
+                let observation = match &verdict {
+                    Verdict::Recorded(d) => Observation {
+                        decided: Some(d.choice),
+                        ..Default::default()
+                    },
+                    Verdict::AlreadyDecided(_) => Observation::refused(Refusal::AlreadyDecided),
+                    Verdict::Superseded => Observation::refused(Refusal::Superseded),
+                };
+                (
+                    ok(),
+                    Observation {
+                        notify_failures,
+                        ..observation
+                    },
+                )
             }
             Ok(None) => {
                 tracing::warn!(request_id = %click.request_id, "click on an unknown request");
-                refuse(StatusCode::NOT_FOUND, "unknown approval request")
+                (
+                    refuse(StatusCode::NOT_FOUND, "unknown approval request"),
+                    Observation::refused(Refusal::UnknownRequest),
+                )
             }
             Err(e) => {
                 tracing::error!(error = %e, request_id = %click.request_id, "could not record the decision");
-                refuse(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "state store unavailable; try again",
+                (
+                    refuse(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "state store unavailable; try again",
+                    ),
+                    Observation::default(),
                 )
             }
         }
@@ -266,8 +311,9 @@ impl<S: DecisionStore + LaunchStore + StatusStore, P: SlackPoster, Q: AsyncInvok
     }
 
     /// Tells Slack, after the decision is durable. Each post has a short budget, the two run
-    /// together, and a failure is logged: it neither undoes nor repeats the decision.
-    async fn notify(&self, click: &Click, request: &ApprovalRequest, verdict: &Verdict) {
+    /// together, and a failure is logged: it neither undoes nor repeats the decision. Returns
+    /// how many failed.
+    async fn notify(&self, click: &Click, request: &ApprovalRequest, verdict: &Verdict) -> u64 {
         let policy = RetryPolicy::INTERACTIVE;
         let to_clicker = match verdict {
             Verdict::Recorded(d) => messages::decided_request(request, d),
@@ -321,9 +367,12 @@ impl<S: DecisionStore + LaunchStore + StatusStore, P: SlackPoster, Q: AsyncInvok
             }
         };
         let (a, b) = tokio::join!(response, channel);
+        let mut failures = 0;
         for (target, e) in [a.err(), b.err()].into_iter().flatten() {
+            failures += 1;
             tracing::warn!(target, error = %e, request_id = %request.id, "notification failed; the decision stands");
         }
+        failures
     }
 }
 
@@ -426,13 +475,18 @@ pub async fn handle<
     req: Request,
 ) -> Result<Response<Body>, lambda_http::Error> {
     let started = std::time::Instant::now();
-    let resp = app.respond(&req, Timestamp::now()).await;
+    let now = Timestamp::now();
+    let (resp, observation) = app.respond_observed(&req, now).await;
+    let latency = started.elapsed();
     tracing::info!(
         status = resp.status().as_u16(),
         bytes = req.body().len(),
-        latency_ms = started.elapsed().as_millis() as u64,
+        latency_ms = latency.as_millis() as u64,
         "request"
     );
+    for line in observation.lines(&app.config.common.stack, latency.as_secs_f64() * 1000.0) {
+        line.emit(now);
+    }
     Ok(resp)
 }
 

@@ -12,6 +12,7 @@ use ct_shared::aws::dynamo::{
 use ct_shared::aws::s3::{CountError, ObjectCounter, S3Counter, Tally};
 use ct_shared::config::SeekConfig;
 use ct_shared::domain::{self, ApprovalRequest, Count, Verdict};
+use ct_shared::metrics::{Line, Unit};
 use ct_shared::slack::{RetryPolicy, SlackClient, SlackError, SlackPoster, messages};
 use serde::Serialize;
 use serde_json::Value;
@@ -117,6 +118,8 @@ pub struct Outcome {
     pub text: String,
     /// What counting cost, per dataset; empty when an earlier delivery had counted this window.
     pub counted: Vec<Counted>,
+    /// The counts this invocation prepared the window with; empty when it existed already.
+    pub counts: Vec<Count>,
 }
 
 /// One dataset's count in this invocation, and what it cost.
@@ -191,7 +194,7 @@ impl<C: ObjectCounter, S: SeekStore, P: SlackPoster> Seeker<C, S, P> {
         key: &str,
         invocation_id: &str,
         now: Timestamp,
-    ) -> Result<(Window, Vec<Counted>), SeekError> {
+    ) -> Result<(Window, Vec<Counted>, Vec<Count>), SeekError> {
         let names: Vec<String> = self
             .config
             .datasets
@@ -200,7 +203,7 @@ impl<C: ObjectCounter, S: SeekStore, P: SlackPoster> Seeker<C, S, P> {
             .collect();
         for _ in 0..PREPARE_ATTEMPTS {
             if let Some(w) = self.store.window(key).await? {
-                return Ok((w, Vec::new()));
+                return Ok((w, Vec::new(), Vec::new()));
             }
             let stored = self.store.datasets(&names).await?;
             let previous_request = self.store.latest_request_id().await?;
@@ -237,7 +240,7 @@ impl<C: ObjectCounter, S: SeekStore, P: SlackPoster> Seeker<C, S, P> {
             let prep = Preparation {
                 window: key.to_owned(),
                 now,
-                counts,
+                counts: counts.clone(),
                 existed,
                 verdict,
                 message,
@@ -246,8 +249,8 @@ impl<C: ObjectCounter, S: SeekStore, P: SlackPoster> Seeker<C, S, P> {
                 writer: invocation_id.to_owned(),
             };
             match self.store.prepare(&prep).await? {
-                Prepared::Created(w) => return Ok((w, seen)),
-                Prepared::Exists(w) => return Ok((w, Vec::new())),
+                Prepared::Created(w) => return Ok((w, seen, counts)),
+                Prepared::Exists(w) => return Ok((w, Vec::new(), Vec::new())),
                 Prepared::Conflict => {
                     tracing::info!(
                         window = key,
@@ -267,7 +270,7 @@ impl<C: ObjectCounter, S: SeekStore, P: SlackPoster> Seeker<C, S, P> {
         now: Timestamp,
     ) -> Result<Outcome, SeekError> {
         let key = trigger.window(invocation_id);
-        let (window, counted) = self.prepare(&key, invocation_id, now).await?;
+        let (window, counted, counts) = self.prepare(&key, invocation_id, now).await?;
         let outcome = |result| Outcome {
             window: key.clone(),
             result,
@@ -280,6 +283,7 @@ impl<C: ObjectCounter, S: SeekStore, P: SlackPoster> Seeker<C, S, P> {
                 .unwrap_or_default()
                 .to_owned(),
             counted: counted.clone(),
+            counts: counts.clone(),
         };
         if window.state == WindowState::Posted {
             // A retry of the delivery that posted it (its answer was lost) answers as it did.
@@ -335,9 +339,40 @@ pub async fn handle<C: ObjectCounter, S: SeekStore, P: SlackPoster>(
     if let Trigger::Scheduled { id, time } = &trigger {
         tracing::info!(event_id = ?id, scheduled = %time, "scheduled seek");
     }
-    seeker
-        .run(&trigger, &event.context.request_id, Timestamp::now())
-        .await
+    let now = Timestamp::now();
+    let outcome = seeker.run(&trigger, &event.context.request_id, now).await?;
+    for line in metrics(&seeker.config.common.stack, &outcome) {
+        line.emit(now);
+    }
+    Ok(outcome)
+}
+
+/// The metrics of a successful seek: per dataset it counted, `Objects`, `NewObjects` and
+/// `Threshold`; per run, `SeekSucceeded` (the heartbeat), and when it counted, `CountSeconds`,
+/// `ListRequests` and `Asked`.
+pub fn metrics(stack: &str, outcome: &Outcome) -> Vec<Line> {
+    let mut lines: Vec<Line> = outcome
+        .counts
+        .iter()
+        .map(|c| {
+            Line::new(stack)
+                .dimension("Dataset", c.name.as_str())
+                .count("Objects", c.seeked)
+                .count("NewObjects", c.seeked.saturating_sub(c.trained))
+                .count("Threshold", c.threshold)
+        })
+        .collect();
+    let mut run = Line::new(stack).count("SeekSucceeded", 1);
+    if !outcome.counted.is_empty() {
+        let seconds = outcome.counted.iter().map(|c| c.seconds).sum();
+        let requests = outcome.counted.iter().map(|c| c.tally.list_requests).sum();
+        run = run
+            .metric("CountSeconds", Unit::Seconds, seconds)
+            .count("ListRequests", requests)
+            .count("Asked", u64::from(outcome.verdict == Verdict::Ask));
+    }
+    lines.push(run);
+    lines
 }
 
 #[cfg(test)]

@@ -19,8 +19,11 @@
 pub mod ask;
 pub mod auth;
 pub mod idempotency;
+pub mod metrics;
 pub mod notice;
 pub mod status;
+
+use metrics::Sent;
 
 use auth::Gate;
 use ct_shared::aws::SdkConfig;
@@ -48,6 +51,8 @@ pub struct Sender<P, S> {
     webhook: Secret,
     /// The Kubeflow Pipelines UI, for run links in `/status`.
     kubeflow_url: Option<String>,
+    /// The metrics' `Stack` dimension.
+    pub stack: String,
     pub slack: P,
     pub store: S,
     /// How hard to try each message (429s, 5xx, each attempt's timeout).
@@ -164,6 +169,7 @@ impl<P: SlackPoster, S: SendStore> Sender<P, S> {
             gate: Gate::new(config.url_auth, config.send_token.as_ref()),
             webhook: config.common.slack_webhook.clone(),
             kubeflow_url: config.kubeflow_url.clone(),
+            stack: config.common.stack.clone(),
             slack,
             store,
             policy: RetryPolicy::REQUEST,
@@ -172,12 +178,14 @@ impl<P: SlackPoster, S: SendStore> Sender<P, S> {
     }
 
     /// One request's answer, and a note for the log line when something went wrong.
+    /// One request's answer, a note for the log line when something went wrong, and what a
+    /// notice came to (for the metrics).
     async fn respond(
         &self,
         req: &Request,
         caller: &Caller,
         now: Timestamp,
-    ) -> (Response<Body>, Option<String>) {
+    ) -> (Response<Body>, Option<String>, Option<Sent>) {
         if let Err(denied) = self.gate.check(req.headers(), caller.iam.is_some()) {
             let resp = error(401, &denied.to_string());
             let resp = if self.gate.wants_token() {
@@ -185,11 +193,11 @@ impl<P: SlackPoster, S: SendStore> Sender<P, S> {
             } else {
                 resp
             };
-            return (resp, Some(format!("{denied:?}")));
+            return (resp, Some(format!("{denied:?}")), None);
         }
         let (route, _) = Route::of(req.uri().path());
-        match (route, req.method()) {
-            (Route::Send | Route::Ask, &Method::POST) => self.once(req, route, now).await,
+        let (resp, note) = match (route, req.method()) {
+            (Route::Send | Route::Ask, &Method::POST) => return self.once(req, route, now).await,
             (Route::Status, &Method::GET) => self.status(req).await,
             (Route::Send | Route::Ask, _) => {
                 (with_header(error(405, "use POST"), ALLOW, "POST"), None)
@@ -202,7 +210,8 @@ impl<P: SlackPoster, S: SendStore> Sender<P, S> {
                 ),
                 None,
             ),
-        }
+        };
+        (resp, note, None)
     }
 
     /// The work behind a `POST`, once its idempotency key (if any) is settled.
@@ -211,21 +220,36 @@ impl<P: SlackPoster, S: SendStore> Sender<P, S> {
         req: &Request,
         route: Route,
         now: Timestamp,
-    ) -> (Response<Body>, Option<String>) {
+    ) -> (Response<Body>, Option<String>, Option<Sent>) {
         match route {
-            Route::Ask => self.ask(req, now).await,
+            Route::Ask => {
+                let (resp, note) = self.ask(req, now).await;
+                (resp, note, None)
+            }
             _ => self.send(req).await,
         }
     }
 
-    async fn send(&self, req: &Request) -> (Response<Body>, Option<String>) {
+    async fn send(&self, req: &Request) -> (Response<Body>, Option<String>, Option<Sent>) {
         let content_type = req.headers().get(CONTENT_TYPE).map(HeaderValue::as_bytes);
         let notice = match notice::parse(content_type, req.body()) {
             Ok(n) => n,
-            Err(e) => return (error(e.status(), &e.to_string()), Some(format!("{e:?}"))),
+            Err(e) => {
+                return (
+                    error(e.status(), &e.to_string()),
+                    Some(format!("{e:?}")),
+                    None,
+                );
+            }
         };
         let messages = messages::notice(&notice.text, notice.text2.as_deref());
         let total = messages.len();
+        let sent = |failure| {
+            Some(Sent {
+                messages: total as u64,
+                failure,
+            })
+        };
         let deadline = Instant::now() + self.budget;
         for (delivered, message) in messages.iter().enumerate() {
             let n = delivered + 1;
@@ -238,6 +262,7 @@ impl<P: SlackPoster, S: SendStore> Sender<P, S> {
                         &json!({"error": msg, "delivered": delivered, "messages": total}),
                     ),
                     Some(msg),
+                    sent(Some("timeout".into())),
                 );
             }
             let policy = RetryPolicy {
@@ -269,12 +294,13 @@ impl<P: SlackPoster, S: SendStore> Sender<P, S> {
                         &json!({"error": msg, "delivered": delivered, "messages": total}),
                     ),
                     Some(msg),
+                    sent(Some(metrics::failure_status(&e))),
                 );
             }
         }
         let mut done = response(204, "application/json", Body::Empty);
         done.headers_mut().remove(CONTENT_TYPE);
-        (done, None)
+        (done, None, sent(None))
     }
 
     async fn status(&self, req: &Request) -> (Response<Body>, Option<String>) {
@@ -306,7 +332,7 @@ pub async fn handle<P: SlackPoster, S: SendStore>(
 ) -> Result<Response<Body>, Error> {
     let started = Instant::now();
     let caller = Caller::of(&req);
-    let (resp, note) = sender.respond(&req, &caller, Timestamp::now()).await;
+    let (resp, note, sent) = sender.respond(&req, &caller, Timestamp::now()).await;
     let (_, route) = Route::of(req.uri().path());
     let status = resp.status().as_u16();
     let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
@@ -337,6 +363,12 @@ pub async fn handle<P: SlackPoster, S: SendStore>(
             error = note.as_deref(),
             "request"
         );
+    }
+    if let Some(sent) = sent {
+        let now = Timestamp::now();
+        for line in sent.lines(&sender.stack) {
+            line.emit(now);
+        }
     }
     Ok(resp)
 }
@@ -386,6 +418,7 @@ mod tests {
                 latest_request: None,
                 last_decision: None,
                 latest_run: None,
+                history: Default::default(),
             })
         }
     }

@@ -5,6 +5,7 @@
 //! still running gets 409 with `Retry-After`. An answer of 5xx is not kept: the key is given
 //! back, so a retry runs the call again.
 
+use crate::metrics::Sent;
 use crate::{Route, SendStore, Sender, error, response};
 use ct_shared::Timestamp;
 use ct_shared::aws::dynamo::{Claim, StoredAnswer};
@@ -91,11 +92,11 @@ impl<P: SlackPoster, S: SendStore> Sender<P, S> {
         req: &Request,
         route: Route,
         now: Timestamp,
-    ) -> (Response<Body>, Option<String>) {
+    ) -> (Response<Body>, Option<String>, Option<Sent>) {
         let key = match key(req) {
             Ok(Some(k)) => k,
             Ok(None) => return self.run(req, route, now).await,
-            Err(msg) => return (error(400, &msg), Some(msg)),
+            Err(msg) => return (error(400, &msg), Some(msg), None),
         };
         let hash = fingerprint(route, req);
         let until = Timestamp::from_secs(now.secs() + LEASE_SECS);
@@ -103,13 +104,15 @@ impl<P: SlackPoster, S: SendStore> Sender<P, S> {
             Err(e) => (
                 error(502, "could not read the state table"),
                 Some(e.to_string()),
+                None,
             ),
-            Ok(Claim::Replay(a)) => (replay(&a), Some("idempotent replay".into())),
+            Ok(Claim::Replay(a)) => (replay(&a), Some("idempotent replay".into()), None),
             Ok(Claim::Mismatch) => (
                 error(
                     422,
                     "this Idempotency-Key was already used with a different request",
                 ),
+                None,
                 None,
             ),
             Ok(Claim::InProgress) => {
@@ -119,10 +122,10 @@ impl<P: SlackPoster, S: SendStore> Sender<P, S> {
                 );
                 resp.headers_mut()
                     .insert(RETRY_AFTER, HeaderValue::from_static("5"));
-                (resp, None)
+                (resp, None, None)
             }
             Ok(Claim::Fresh) => {
-                let (resp, note) = self.run(req, route, now).await;
+                let (resp, note, sent) = self.run(req, route, now).await;
                 let kept = if resp.status().is_server_error() {
                     self.store.abandon(key, &hash).await
                 } else {
@@ -134,7 +137,7 @@ impl<P: SlackPoster, S: SendStore> Sender<P, S> {
                     // The call's effect stands; only its replay may be lost.
                     tracing::warn!(error = %e, "could not store the idempotent answer");
                 }
-                (resp, note)
+                (resp, note, sent)
             }
         }
     }

@@ -2,7 +2,7 @@
 //! state, and the last decision. JSON for programs, a few lines of text for people.
 
 use ct_shared::Timestamp;
-use ct_shared::aws::dynamo::{DatasetState, LaunchState, RunRecord, Status};
+use ct_shared::aws::dynamo::{DatasetState, HistoryEntry, LaunchState, RunRecord, Status};
 use ct_shared::domain::{ApprovalRequest, Count, Decision, QualitySignal, RequestKind};
 use serde::Serialize;
 
@@ -26,6 +26,17 @@ pub struct DatasetView {
     pub new_objects: u64,
     /// The threshold seek last applied (absent until seek has counted with it).
     pub threshold: Option<u64>,
+    /// The last windows, newest first.
+    pub history: Vec<WindowView>,
+}
+
+/// One dataset in one past window.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WindowView {
+    pub at: String,
+    pub seeked: u64,
+    pub trained: u64,
+    pub asked: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -139,8 +150,17 @@ fn outcome(d: &Decision) -> RequestState {
     }
 }
 
-fn dataset(d: &DatasetState) -> DatasetView {
+fn dataset(d: &DatasetState, history: &[HistoryEntry]) -> DatasetView {
     DatasetView {
+        history: history
+            .iter()
+            .map(|h| WindowView {
+                at: h.at.rfc3339(),
+                seeked: h.seeked,
+                trained: h.trained,
+                asked: h.asked,
+            })
+            .collect(),
         name: d.name.clone(),
         prefix: d.prefix.clone(),
         seeked: d.seeked,
@@ -168,7 +188,11 @@ fn request(r: &ApprovalRequest) -> RequestView {
 impl StatusView {
     pub fn from_status(s: &Status) -> Self {
         Self {
-            datasets: s.datasets.iter().map(dataset).collect(),
+            datasets: s
+                .datasets
+                .iter()
+                .map(|d| dataset(d, s.history.get(&d.name).map_or(&[], Vec::as_slice)))
+                .collect(),
             latest_request: s.latest_request.as_ref().map(request),
             last_decision: s.last_decision.as_ref().map(decision),
             latest_run: s.latest_run.as_ref().map(run),
@@ -208,6 +232,18 @@ impl StatusView {
                     .map_or(" (never)".to_owned(), |t| format!(" at {t}")),
                 d.new_objects
             ));
+            if !d.history.is_empty() {
+                out.push_str("    window                 seeked  trained  asked\n");
+            }
+            for h in &d.history {
+                out.push_str(&format!(
+                    "    {:<22} {:>6}  {:>7}  {}\n",
+                    h.at,
+                    h.seeked,
+                    h.trained,
+                    if h.asked { "yes" } else { "no" }
+                ));
+            }
         }
         match &self.latest_request {
             None => out.push_str("No approval request yet.\n"),
@@ -355,6 +391,24 @@ mod tests {
                     at: Timestamp::from_secs(1_795_900_010),
                 }),
             }),
+            history: [(
+                "embedding".to_owned(),
+                vec![
+                    HistoryEntry {
+                        at: Timestamp::from_secs(1_795_478_400),
+                        seeked: 150,
+                        trained: 0,
+                        asked: true,
+                    },
+                    HistoryEntry {
+                        at: Timestamp::from_secs(1_794_873_600),
+                        seeked: 40,
+                        trained: 0,
+                        asked: false,
+                    },
+                ],
+            )]
+            .into(),
         }
     }
 
@@ -413,6 +467,7 @@ mod tests {
             latest_request: None,
             last_decision: None,
             latest_run: None,
+            history: Default::default(),
         });
         assert_eq!(
             empty.to_text(),
@@ -422,6 +477,14 @@ mod tests {
         assert!(t.contains("embedding (train/embedding/): 150 seen at 2026-11-24T00:00:00Z, 0 trained (never), 150 new"), "{t}");
         assert!(
             t.contains("Latest request req1 (data; asked at 2026-11-24T00:00:00Z): pending"),
+            "{t}"
+        );
+        assert!(
+            t.contains(
+                "    window                 seeked  trained  asked\n    \
+                 2026-11-24T00:00:00Z      150        0  yes\n    \
+                 2026-11-17T00:00:00Z       40        0  no\n"
+            ),
             "{t}"
         );
         let t = StatusView::from_status(&status(true)).to_text();

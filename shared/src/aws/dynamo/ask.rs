@@ -27,7 +27,7 @@ pub trait AskStore: Send + Sync {
 
 impl AskStore for DynamoStore {
     async fn all_datasets(&self) -> Result<Vec<DatasetState>, StoreError> {
-        self.scan_datasets().await
+        Ok(self.scan_datasets().await?.0)
     }
 
     async fn newest_request_id(&self) -> Result<Option<String>, StoreError> {

@@ -19,6 +19,7 @@
 
 mod ask;
 mod decision;
+mod history;
 mod idempotency;
 mod launch;
 mod status;
@@ -26,6 +27,7 @@ mod window;
 
 pub use ask::AskStore;
 pub use decision::DecisionStore;
+pub use history::{HISTORY_KEEP, HistoryEntry};
 pub use idempotency::{Claim, IDEMPOTENCY_TTL_SECS, IdempotencyStore, StoredAnswer};
 pub use launch::{Launch, LaunchState, LaunchStore};
 pub use status::{RunRecord, Status, StatusStore};

@@ -150,7 +150,7 @@ impl SeekStore for DynamoStore {
     }
 
     async fn prepare(&self, p: &Preparation) -> Result<Prepared, StoreError> {
-        let mut items = Vec::with_capacity(p.counts.len() + 3);
+        let mut items = Vec::with_capacity(2 * p.counts.len() + 3);
         let mut window = key(window_key(&p.window));
         window.insert("kind".into(), s("window"));
         window.insert("window".into(), s(p.window.clone()));
@@ -213,6 +213,22 @@ impl SeekStore for DynamoStore {
             items.push(
                 TransactWriteItem::builder()
                     .update(build(upd.build())?)
+                    .build(),
+            );
+        }
+        // One history entry per dataset; the window's own condition makes it once per window.
+        for c in &p.counts {
+            let asked = p.request.is_some();
+            items.push(
+                TransactWriteItem::builder()
+                    .put(build(
+                        Put::builder()
+                            .table_name(&self.table)
+                            .set_item(Some(super::history::history_item(
+                                &p.window, p.now, c, asked,
+                            )))
+                            .build(),
+                    )?)
                     .build(),
             );
         }
