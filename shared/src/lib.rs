@@ -7,6 +7,8 @@
 pub mod aws;
 pub mod config;
 pub mod domain;
+pub mod keyspace;
+pub mod ranges;
 pub mod secret;
 pub mod slack;
 pub mod time;
