@@ -7,7 +7,7 @@
 use harness::World;
 use harness::emf::{self, Sample};
 use harness::events::{function_url_event, scheduled_event};
-use harness::runtime::{LambdaRuntime, lambda_env, spawn};
+use harness::runtime::{LambdaRuntime, lambda_env, logs, spawn};
 use harness::slack_events::{SIGNING_SECRET, block_actions, form, signed_event};
 use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
@@ -16,25 +16,6 @@ use std::time::Duration;
 const STACK: &str = "ct-metrics-test";
 const TOKEN: &str = "metrics-t0ken-Zq81";
 const FORM: &str = "application/x-www-form-urlencoded";
-
-/// Collects a child's stdout and stderr lines in the background.
-fn logs(child: &mut tokio::process::Child) -> Arc<Mutex<Vec<String>>> {
-    use tokio::io::AsyncBufReadExt;
-    let lines = Arc::new(Mutex::new(Vec::new()));
-    for stream in [
-        Box::new(child.stdout.take().unwrap()) as Box<dyn tokio::io::AsyncRead + Send + Unpin>,
-        Box::new(child.stderr.take().unwrap()),
-    ] {
-        let sink = lines.clone();
-        tokio::spawn(async move {
-            let mut reader = tokio::io::BufReader::new(stream).lines();
-            while let Ok(Some(line)) = reader.next_line().await {
-                sink.lock().unwrap().push(line);
-            }
-        });
-    }
-    lines
-}
 
 /// Starts a function binary behind its own Runtime API stand-in.
 fn start(

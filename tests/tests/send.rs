@@ -1067,7 +1067,6 @@ async fn the_send_binary_refuses_to_start_on_a_public_url_without_a_token() {
 #[tokio::test]
 async fn the_send_binary_takes_its_token_from_the_secret_and_answers_function_url_events() {
     use harness::runtime::{LambdaRuntime, lambda_env, spawn};
-    use tokio::io::AsyncBufReadExt;
     // GIVEN the webhook and the token only in the Secrets Manager secret, URL auth NONE
     let w = World::new().await;
     let secret = json!({
@@ -1083,19 +1082,7 @@ async fn the_send_binary_takes_its_token_from_the_secret_and_answers_function_ur
     env.push(("SEND_URL_AUTH".into(), "NONE".into()));
     env.push(("SECRETS_ARN".into(), arn));
     let mut child = spawn("send", &env);
-    let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
-    for stream in [
-        Box::new(child.stdout.take().unwrap()) as Box<dyn tokio::io::AsyncRead + Send + Unpin>,
-        Box::new(child.stderr.take().unwrap()),
-    ] {
-        let sink = lines.clone();
-        tokio::spawn(async move {
-            let mut reader = tokio::io::BufReader::new(stream).lines();
-            while let Ok(Some(line)) = reader.next_line().await {
-                sink.lock().unwrap().push(line);
-            }
-        });
-    }
+    let lines = harness::runtime::logs(&mut child);
     let text = "posted by the binary QZ9";
     // WHEN a step posts with the token, and someone without it tries
     let ok = runtime
