@@ -11,16 +11,7 @@ pub struct CountError {
     pub reason: String,
 }
 
-/// What counting one prefix found, and what it cost.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
-pub struct Tally {
-    /// Objects under the prefix, folder markers (keys ending in `/`) not counted.
-    pub objects: u64,
-    /// ListObjectsV2 pages received.
-    pub pages: u64,
-    /// ListObjectsV2 requests sent, retries included where they are known.
-    pub list_requests: u64,
-}
+pub use crate::ranges::Tally;
 
 /// The capability seek needs from S3.
 pub trait ObjectCounter: Send + Sync {

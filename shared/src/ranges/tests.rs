@@ -1,0 +1,234 @@
+//! Exactly-once coverage, checked against an in-memory lister over sorted keys.
+
+use super::*;
+use proptest::prelude::*;
+use std::collections::BTreeMap;
+
+/// ListObjectsV2 over a sorted list of keys: pages of `page_size`, tokens are indexes.
+struct Memory {
+    keys: Vec<String>,
+    page_size: usize,
+    fail_at: Option<usize>,
+}
+
+impl Lister for Memory {
+    async fn page(
+        &self,
+        prefix: &str,
+        start_after: Option<&str>,
+        token: Option<&str>,
+    ) -> Result<Page, ListError> {
+        // Let other workers run between request and answer, as the network would.
+        for _ in 0..(self.keys.len() + token.map_or(0, str::len)) % 4 {
+            tokio::task::yield_now().await;
+        }
+        let from = match token {
+            Some(t) => t.parse().map_err(|_| ListError("bad token".into()))?,
+            None => self
+                .keys
+                .partition_point(|k| start_after.is_some_and(|a| k.as_str() <= a)),
+        };
+        if self.fail_at.is_some_and(|f| from > f) {
+            return Err(ListError("503 SlowDown, retries exhausted".into()));
+        }
+        let mut keys = Vec::new();
+        let mut i = from;
+        while i < self.keys.len() && keys.len() < self.page_size {
+            if self.keys[i].starts_with(prefix) {
+                keys.push(self.keys[i].clone());
+            }
+            i += 1;
+        }
+        let more = self.keys[i..].iter().any(|k| k.starts_with(prefix));
+        Ok(Page {
+            keys,
+            next: more.then(|| i.to_string()),
+        })
+    }
+}
+
+type Seen = Arc<Mutex<BTreeMap<String, u32>>>;
+
+fn run(
+    keys: &[String],
+    prefix: &str,
+    page_size: usize,
+    workers: usize,
+) -> (Tally, Vec<String>, Seen) {
+    let mut sorted = keys.to_vec();
+    sorted.sort();
+    sorted.dedup();
+    let lister = Arc::new(Memory {
+        keys: sorted,
+        page_size,
+        fail_at: None,
+    });
+    let seen: Seen = Arc::default();
+    let record = seen.clone();
+    let hook: Arc<dyn Fn(&str) + Send + Sync> = Arc::new(move |k: &str| {
+        *record.lock().unwrap().entry(k.to_owned()).or_default() += 1;
+    });
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let (tally, bounds) = rt
+        .block_on(count_prefix(
+            lister,
+            prefix,
+            &Plan {
+                workers,
+                split: true,
+            },
+            Arc::new(Semaphore::new(workers)),
+            Arc::default(),
+            Some(hook),
+        ))
+        .unwrap();
+    (tally, bounds, seen)
+}
+
+fn check(keys: &[String], prefix: &str, page_size: usize, workers: usize) -> Vec<String> {
+    let (tally, bounds, seen) = run(keys, prefix, page_size, workers);
+    let mut want: BTreeMap<String, u32> = BTreeMap::new();
+    for k in keys {
+        if k.starts_with(prefix) && !k.ends_with('/') {
+            want.insert(k.clone(), 1);
+        }
+    }
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(
+        seen, want,
+        "each object exactly once (ranges split at {bounds:?})"
+    );
+    assert_eq!(tally.objects, want.len() as u64);
+    assert_eq!(tally.ranges, bounds.len() as u64 + 1);
+    bounds
+}
+
+fn key_chars() -> impl Strategy<Value = char> {
+    prop_oneof![
+        4 => prop::sample::select(vec!['0', '1', '7', '9', 'a', 'f', 'z', 'A', '_', '.', '-']),
+        2 => prop::sample::select(vec!['/', ' ', '+', '%', '~', '\t']),
+        2 => prop::sample::select(vec!['ü', 'é', '데', '이', '터', '\u{D7FF}', '\u{E000}', '\u{FFFD}', '😀', '\u{10FFFF}']),
+    ]
+}
+
+fn keys_under(prefix: &'static str) -> impl Strategy<Value = Vec<String>> {
+    let key = prop::collection::vec(key_chars(), 0..7).prop_map(move |cs| {
+        let mut k = prefix.to_owned();
+        k.extend(cs);
+        k
+    });
+    // Skew: one long run of near-identical keys besides the random ones.
+    let run = (
+        0usize..300,
+        prop::sample::select(vec!["img_", "2026/11/", "x"]),
+    )
+        .prop_map(move |(n, stem)| {
+            (0..n)
+                .map(|i| format!("{prefix}{stem}{i:06}.jpg"))
+                .collect::<Vec<_>>()
+        });
+    let other = prop::collection::vec(
+        prop::collection::vec(key_chars(), 0..5).prop_map(|cs| cs.into_iter().collect::<String>()),
+        0..20,
+    );
+    (prop::collection::vec(key, 0..200), run, other).prop_map(|(mut a, b, c)| {
+        a.extend(b);
+        a.extend(c);
+        a
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+
+    #[test]
+    fn every_object_counts_exactly_once(
+        (prefix, keys) in prop::sample::select(vec!["", "p/", "데이터/", "a"])
+            .prop_flat_map(|p| (Just(p), keys_under(p))),
+        page_size in 1usize..9,
+        workers in 1usize..9,
+    ) {
+        let bounds = check(&keys, prefix, page_size, workers);
+        // Again, with keys placed exactly on the split points of the first run.
+        let mut on_points = keys.clone();
+        on_points.extend(bounds.iter().cloned());
+        on_points.extend(bounds.iter().map(|b| format!("{b}/")));
+        check(&on_points, prefix, page_size, workers);
+    }
+}
+
+#[test]
+fn empty_and_one_key_prefixes() {
+    for keys in [
+        vec![],
+        vec!["p/".to_string()],
+        vec!["p/a".to_string()],
+        vec!["p/x/".into()],
+    ] {
+        check(&keys, "p/", 1, 4);
+    }
+}
+
+#[test]
+fn structureless_key_spaces_spread_over_workers() {
+    let layouts: Vec<Vec<String>> = vec![
+        (0..5000).map(|i| format!("d/img_{i:09}.jpg")).collect(),
+        (0..5000u64)
+            .map(|i| format!("d/{:016x}", i.wrapping_mul(0x9E37_79B9_7F4A_7C15)))
+            .collect(),
+        (0..5000)
+            .map(|i| {
+                format!(
+                    "d/2026/{:02}/{:02}/part-{i:06}.parquet",
+                    i / 500 + 1,
+                    i % 28 + 1
+                )
+            })
+            .collect(),
+    ];
+    for keys in layouts {
+        let (tally, bounds, _) = run(&keys, "d/", 50, 16);
+        assert_eq!(tally.objects, 5000);
+        assert!(
+            bounds.len() + 1 >= 10,
+            "only {} ranges for {:?}",
+            bounds.len() + 1,
+            &keys[..2]
+        );
+        // Splitting should not cost much more than listing: at most 1.5 requests per page.
+        assert!(tally.list_requests <= 150, "{tally:?}");
+    }
+}
+
+#[test]
+fn a_range_that_fails_fails_the_count_and_names_the_range() {
+    let keys: Vec<String> = (0..500).map(|i| format!("k{i:04}")).collect();
+    let lister = Arc::new(Memory {
+        keys,
+        page_size: 10,
+        fail_at: Some(250),
+    });
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let err = rt
+        .block_on(count_prefix(
+            lister,
+            "",
+            &Plan {
+                workers: 4,
+                split: true,
+            },
+            Arc::new(Semaphore::new(4)),
+            Arc::default(),
+            None,
+        ))
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("listing key range (") && text.contains("SlowDown"),
+        "{text}"
+    );
+}
