@@ -264,7 +264,12 @@ pub struct SeekConfig {
     pub data_bucket: String,
     pub datasets: Vec<Dataset>,
     pub data_interval: u64,
+    /// `LIST_CONCURRENCY`: ListObjectsV2 requests in flight at once, over all datasets.
+    pub list_concurrency: usize,
 }
+
+/// ListObjectsV2 requests in flight when `LIST_CONCURRENCY` is unset (see README, Measured).
+pub const DEFAULT_LIST_CONCURRENCY: usize = 64;
 
 impl SeekConfig {
     pub fn from_env(env: &Env, secrets: &SecretBundle) -> Result<Self, ConfigError> {
@@ -274,6 +279,19 @@ impl SeekConfig {
             data_bucket: env.required("DATA_BUCKET")?.to_owned(),
             datasets,
             data_interval: parse_u64(env, "DATA_INTERVAL")?,
+            list_concurrency: match env.get("LIST_CONCURRENCY") {
+                None => DEFAULT_LIST_CONCURRENCY,
+                Some(raw) => raw
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| (1..=1024).contains(n))
+                    .ok_or_else(|| {
+                        ConfigError::new(
+                            "LIST_CONCURRENCY",
+                            format!("{raw:?} is not a whole number from 1 to 1024"),
+                        )
+                    })?,
+            },
             common: Common::from_env(env, secrets)?,
         })
     }
@@ -498,6 +516,8 @@ mod tests {
             ("DATASETS", "nonsense"),
             ("DATA_INTERVAL", "ten"),
             ("DATA_INTERVAL", "-1"),
+            ("LIST_CONCURRENCY", "0"),
+            ("LIST_CONCURRENCY", "many"),
             ("STATE_TABLE", " "),
             ("SLACK_WEBHOOK_URL", "not a url SECRETXYZ"),
         ] {
