@@ -1,6 +1,8 @@
 //! Counting the objects under a prefix: ListObjectsV2 over concurrent key ranges
 //! ([`crate::ranges`]), one page (at most 1,000 keys) per range in memory at a time.
 
+mod page;
+
 use crate::ranges::{self, ListError, Lister, Page, Plan, Progress};
 use std::future::Future;
 use std::sync::Arc;
@@ -96,6 +98,7 @@ impl Lister for SdkLister {
         start_after: Option<&str>,
         token: Option<&str>,
     ) -> Result<Page, ListError> {
+        let slot = page::KeySlot::default();
         let out = self
             .client
             .list_objects_v2()
@@ -103,6 +106,8 @@ impl Lister for SdkLister {
             .prefix(prefix)
             .set_start_after(start_after.map(str::to_owned))
             .set_continuation_token(token.map(str::to_owned))
+            .customize()
+            .interceptor(page::KeyTap::new(slot.clone()))
             .send()
             .await
             .map_err(|e| ListError(super::describe(&e)))?;
@@ -115,12 +120,12 @@ impl Lister for SdkLister {
             (Some(true), token) => token,
             _ => None,
         };
-        let keys = out
-            .contents
-            .unwrap_or_default()
-            .into_iter()
-            .filter_map(|o| o.key)
-            .collect();
+        let taken = slot.lock().ok().and_then(|mut s| s.take());
+        let keys = match taken {
+            Some(Ok(keys)) => keys,
+            Some(Err(e)) => return Err(ListError(format!("reading a page: {e}"))),
+            None => return Err(ListError("a page came without a body".into())),
+        };
         Ok(Page { keys, next })
     }
 }
