@@ -75,6 +75,9 @@ pub struct Progress {
     pub open_ranges: AtomicU64,
 }
 
+/// Called once per counted key (tests check exactly-once coverage with it).
+pub type Observer = Arc<dyn Fn(&str) + Send + Sync>;
+
 /// How to count a prefix.
 #[derive(Debug, Clone)]
 pub struct Plan {
@@ -144,7 +147,7 @@ pub async fn count_prefix<L: Lister>(
     plan: &Plan,
     permits: Arc<Semaphore>,
     progress: Arc<Progress>,
-    seen: Option<Arc<dyn Fn(&str) + Send + Sync>>,
+    seen: Option<Observer>,
 ) -> Result<(Tally, Vec<String>), RangeError> {
     let shared = Arc::new(Shared {
         lister,
@@ -230,7 +233,7 @@ fn check_chain(ranges: &[Range]) -> Result<Vec<String>, RangeError> {
 async fn worker<L: Lister>(
     shared: Arc<Shared<L>>,
     mut mine: Option<usize>,
-    seen: Option<Arc<dyn Fn(&str) + Send + Sync>>,
+    seen: Option<Observer>,
 ) {
     loop {
         let idx = match mine.take() {
