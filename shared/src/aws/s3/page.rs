@@ -46,7 +46,7 @@ impl Intercept for KeyTap {
         let inner = std::mem::replace(response.body_mut(), SdkBody::taken());
         *response.body_mut() = SdkBody::from_body_1_x(Condense {
             inner,
-            buf: Vec::new(),
+            split: Splitter::default(),
             slot: self.0.clone(),
             done: false,
         });
@@ -54,10 +54,12 @@ impl Intercept for KeyTap {
     }
 }
 
-/// Collects the body, then yields it without its `<Contents>` and stores their keys.
+/// Reads the body as it arrives, keeping only what is not a `<Contents>` (a few hundred bytes)
+/// and the keys, then yields that to the SDK and stores the keys. A page's full body (about
+/// 300 bytes an object) is never held, so memory per request in flight is its keys only.
 struct Condense {
     inner: SdkBody,
-    buf: Vec<u8>,
+    split: Splitter,
     slot: KeySlot,
     done: bool,
 }
@@ -80,12 +82,12 @@ impl Body for Condense {
                 Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(e))),
                 Poll::Ready(Some(Ok(frame))) => {
                     if let Ok(data) = frame.into_data() {
-                        this.buf.extend_from_slice(&data);
+                        this.split.feed(&data);
                     }
                 }
                 Poll::Ready(None) => {
                     this.done = true;
-                    let (rest, keys) = split_contents(&this.buf);
+                    let (rest, keys) = std::mem::take(&mut this.split).finish();
                     if let Ok(mut slot) = this.slot.lock() {
                         *slot = Some(keys);
                     }
@@ -96,27 +98,73 @@ impl Body for Condense {
     }
 }
 
-/// The page without its `<Contents>` elements, and the keys they held, unescaped.
-pub fn split_contents(xml: &[u8]) -> (Vec<u8>, Result<Vec<String>, String>) {
-    let open = memchr::memmem::Finder::new(b"<Contents>");
-    let close = memchr::memmem::Finder::new(b"</Contents>");
-    let mut rest = Vec::with_capacity(512);
-    let mut keys = Vec::with_capacity(1000);
-    let mut at = 0;
-    while let Some(start) = open.find(&xml[at..]).map(|i| at + i) {
-        rest.extend_from_slice(&xml[at..start]);
-        let Some(end) = close.find(&xml[start..]).map(|i| start + i) else {
-            return (rest, Err("a <Contents> is not closed".into()));
-        };
-        match element(&xml[start..end], b"<Key>", b"</Key>").map(unescape) {
-            Some(Ok(k)) => keys.push(k),
-            Some(Err(e)) => return (rest, Err(e)),
-            None => return (rest, Err("a <Contents> has no <Key>".into())),
+const OPEN: &[u8] = b"<Contents>";
+const CLOSE: &[u8] = b"</Contents>";
+
+/// Takes the `<Contents>` out of a page fed in pieces of any size, keeping their keys.
+#[derive(Debug, Default)]
+pub struct Splitter {
+    /// Bytes not yet placed: an unfinished `<Contents>`, or a tail that may start one.
+    carry: Vec<u8>,
+    rest: Vec<u8>,
+    keys: Vec<String>,
+    failed: Option<String>,
+}
+
+impl Splitter {
+    pub fn feed(&mut self, bytes: &[u8]) {
+        if self.failed.is_some() {
+            return;
         }
-        at = end + b"</Contents>".len();
+        self.carry.extend_from_slice(bytes);
+        let mut at = 0;
+        loop {
+            let Some(start) = memchr::memmem::find(&self.carry[at..], OPEN).map(|i| at + i) else {
+                // Keep a tail that could be the start of "<Contents>".
+                let keep = (self.carry.len() - at).min(OPEN.len() - 1);
+                let end = self.carry.len() - keep;
+                self.rest.extend_from_slice(&self.carry[at..end]);
+                at = end;
+                break;
+            };
+            self.rest.extend_from_slice(&self.carry[at..start]);
+            let Some(end) = memchr::memmem::find(&self.carry[start..], CLOSE).map(|i| start + i)
+            else {
+                at = start;
+                break;
+            };
+            match element(&self.carry[start..end], b"<Key>", b"</Key>").map(unescape) {
+                Some(Ok(k)) => self.keys.push(k),
+                Some(Err(e)) => self.failed = Some(e),
+                None => self.failed = Some("a <Contents> has no <Key>".into()),
+            }
+            if self.failed.is_some() {
+                return;
+            }
+            at = end + CLOSE.len();
+        }
+        self.carry.drain(..at);
     }
-    rest.extend_from_slice(&xml[at..]);
-    (rest, Ok(keys))
+
+    /// The page without its `<Contents>`, and their keys in order.
+    pub fn finish(mut self) -> (Vec<u8>, Result<Vec<String>, String>) {
+        if let Some(e) = self.failed {
+            return (self.rest, Err(e));
+        }
+        if memchr::memmem::find(&self.carry, OPEN).is_some() {
+            return (self.rest, Err("a <Contents> is not closed".into()));
+        }
+        self.rest.append(&mut self.carry);
+        (self.rest, Ok(self.keys))
+    }
+}
+
+/// The page without its `<Contents>` elements, and the keys they held, unescaped.
+#[cfg(test)]
+pub fn split_contents(xml: &[u8]) -> (Vec<u8>, Result<Vec<String>, String>) {
+    let mut s = Splitter::default();
+    s.feed(xml);
+    s.finish()
 }
 
 fn element<'a>(xml: &'a [u8], open: &[u8], close: &[u8]) -> Option<&'a [u8]> {
@@ -174,6 +222,23 @@ mod tests {
             String::from_utf8(rest).unwrap(),
             r#"<?xml version="1.0"?><ListBucketResult><Name>b</Name><IsTruncated>true</IsTruncated><NextContinuationToken>t</NextContinuationToken></ListBucketResult>"#
         );
+    }
+
+    #[test]
+    fn a_page_fed_in_pieces_of_any_size_splits_the_same() {
+        let xml = r#"<?xml version="1.0"?><R><IsTruncated>false</IsTruncated><Contents><Key>a</Key><ETag>&quot;x&quot;</ETag></Contents><Contents><Key>데이터/&lt;b</Key></Contents><Contents><Key>c/</Key></Contents></R>"#.as_bytes();
+        let whole = split_contents(xml);
+        for size in 1..xml.len() {
+            let mut s = Splitter::default();
+            xml.chunks(size).for_each(|c| s.feed(c));
+            let (rest, keys) = s.finish();
+            assert_eq!(rest, whole.0, "pieces of {size}");
+            assert_eq!(
+                keys.unwrap(),
+                vec!["a", "데이터/<b", "c/"],
+                "pieces of {size}"
+            );
+        }
     }
 
     #[test]
