@@ -1,82 +1,155 @@
 //! Where to split a key range: pure arithmetic over keys, compared as S3 orders them (by their
 //! UTF-8 bytes, which is also code point order, and Rust's `str` order).
 //!
-//! A key is read as a fraction in a number system whose digits are the characters seen so far
-//! in the prefix (plus "end of key", the smallest digit). Spacing digits by the characters that
-//! actually occur, not by code point, keeps midpoints meaningful for decimal counters, hex
-//! hashes or dates, where code point midpoints would land far outside the keys.
+//! A key is read as a fraction in a mixed-radix number system: the digits at each character
+//! position are the characters seen at that position in the prefix's keys (plus "end of key",
+//! the smallest digit). Spacing digits by the characters that actually occur there, not by code
+//! point nor by one alphabet for all positions, keeps midpoints among the keys and page
+//! estimates close for decimal counters, hex hashes or dates: `img_000123.jpg` is read as a
+//! decimal number, not as a number over `._0-9gijmp`, whose midpoints fall after every
+//! `img_0...` key and leave one side of the split empty.
 
 use std::collections::BTreeSet;
 
-/// How many digits of a key take part in a position (f64 keeps about 53 bits).
+/// How many digits of a key take part in a position, and in a split point (f64 keeps about
+/// 53 bits).
 const DIGITS: usize = 12;
+/// How many digits take part in a distance between two keys: a difference is summed digit by
+/// digit, so it keeps its precision however deep the keys first differ (a page of a date
+/// folder's keys differs only in the 14th character after the part all its range shares).
+const WINDOW: usize = 48;
+/// Character positions told apart; later ones share the last set.
+const POSITIONS: usize = 256;
 
 /// Whether S3 accepts `c` in `StartAfter` (it answers 400 for code points XML 1.0 forbids).
 pub fn xml_legal(c: char) -> bool {
     matches!(c as u32, 0x9 | 0xA | 0xD | 0x20..=0xD7FF | 0xE000..=0xFFFD | 0x10000..=0x10FFFF)
 }
 
-/// The characters seen in a prefix's keys: the digits of its positions.
+/// The characters seen at each position of a prefix's keys: the digits of its positions.
 #[derive(Debug, Clone, Default)]
-pub struct Alphabet(BTreeSet<char>);
+pub struct Alphabet(Vec<BTreeSet<char>>);
 
 impl Alphabet {
-    /// Adds the characters of `key` (only XML-legal ones become digits).
+    /// Adds the characters of `key` at their positions (only XML-legal ones become digits).
     pub fn learn(&mut self, key: &str) {
-        for c in key.chars().filter(|c| xml_legal(*c)) {
-            self.0.insert(c);
+        for (i, c) in key.chars().enumerate() {
+            if !xml_legal(c) {
+                continue;
+            }
+            let i = i.min(POSITIONS - 1);
+            if self.0.len() <= i {
+                self.0.resize_with(i + 1, BTreeSet::new);
+            }
+            self.0[i].insert(c);
         }
     }
 
-    fn digits<'a>(&self, extra: impl IntoIterator<Item = &'a str>) -> Vec<char> {
-        let mut set = self.0.clone();
+    /// The digits from character position `from` on, with the characters of `extra` (suffixes
+    /// starting at `from`) added.
+    fn digits<'a>(&self, from: usize, extra: impl IntoIterator<Item = &'a str>) -> Digits {
+        let mut at: Vec<BTreeSet<char>> = (from..from + WINDOW)
+            .map(|i| {
+                self.0
+                    .get(i.min(POSITIONS - 1))
+                    .cloned()
+                    .unwrap_or_default()
+            })
+            .collect();
         for s in extra {
-            set.extend(s.chars().filter(|c| xml_legal(*c)));
+            for (set, c) in at.iter_mut().zip(s.chars()) {
+                if xml_legal(c) {
+                    set.insert(c);
+                }
+            }
         }
-        set.into_iter().collect()
+        Digits(
+            at.into_iter()
+                .map(|s| fill(s).into_iter().collect())
+                .collect(),
+        )
     }
 }
 
-struct Digits(Vec<char>);
+/// Fills the gaps a sample leaves: a position that holds a decimal digit may hold any (the
+/// leading digits of a counter or a date change rarely, so a sample sees one or two), and one
+/// that holds ASCII letters of one case may hold any between the smallest and largest seen.
+/// Without this, positions of a counter read as base 2 or 3 and split points bunch up.
+fn fill(mut set: BTreeSet<char>) -> BTreeSet<char> {
+    if set.iter().any(char::is_ascii_digit) {
+        set.extend('0'..='9');
+    }
+    for class in [char::is_ascii_lowercase, char::is_ascii_uppercase] {
+        let mut seen = set.iter().copied().filter(|c| class(c));
+        if let (Some(lo), Some(hi)) = (seen.next(), seen.last()) {
+            set.extend(lo..=hi);
+        }
+    }
+    set
+}
+
+/// The digits of each position of a suffix, smallest first.
+struct Digits(Vec<Vec<char>>);
 
 impl Digits {
-    fn radix(&self) -> f64 {
-        (self.0.len() + 1) as f64
+    /// The digit of `c` at a position whose digits are `digits`.
+    fn digit(digits: &[char], c: char) -> usize {
+        match digits.binary_search(&c) {
+            Ok(i) => i + 1,
+            // Not a digit here (XML-illegal or unseen): place it between its neighbours.
+            Err(i) => i,
+        }
     }
 
-    /// `suffix` as a fraction in [0, 1): "end of key" is digit 0.
+    /// `suffix` as a fraction in [0, 1): "end of key" is digit 0 at every position.
     fn pos(&self, suffix: &str) -> f64 {
-        let radix = self.radix();
-        let mut scale = 1.0 / radix;
+        let mut scale = 1.0;
         let mut x = 0.0;
-        for c in suffix.chars().take(DIGITS) {
-            let d = match self.0.binary_search(&c) {
-                Ok(i) => i + 1,
-                // Not a digit (XML-illegal): place it between its neighbours.
-                Err(i) => i,
-            };
-            x += d as f64 * scale;
-            scale /= radix;
+        for (digits, c) in self.0.iter().take(DIGITS).zip(suffix.chars()) {
+            scale /= (digits.len() + 1) as f64;
+            x += Self::digit(digits, c) as f64 * scale;
+        }
+        x
+    }
+
+    /// `pos(a) - pos(b)`, summed digit by digit over the whole window.
+    fn diff(&self, a: &str, b: &str) -> f64 {
+        let (mut a, mut b) = (a.chars(), b.chars());
+        let mut scale = 1.0;
+        let mut x = 0.0;
+        for digits in &self.0 {
+            let (ca, cb) = (a.next(), b.next());
+            if ca.is_none() && cb.is_none() {
+                break;
+            }
+            scale /= (digits.len() + 1) as f64;
+            let da = ca.map_or(0, |c| Self::digit(digits, c)) as f64;
+            let db = cb.map_or(0, |c| Self::digit(digits, c)) as f64;
+            x += (da - db) * scale;
         }
         x
     }
 
     /// The shortest key suffix at about `x`, never ending in the "end" digit.
     fn key(&self, x: f64) -> String {
-        let radix = self.radix();
         let mut x = x.clamp(0.0, 1.0);
-        let mut digits = Vec::with_capacity(DIGITS);
-        for _ in 0..DIGITS {
-            x *= radix;
-            let d = (x.floor() as usize).min(self.0.len());
+        let mut out = String::new();
+        let mut kept = 0;
+        for digits in self.0.iter().take(DIGITS) {
+            if digits.is_empty() {
+                break;
+            }
+            x *= (digits.len() + 1) as f64;
+            let d = (x.floor() as usize).min(digits.len());
             x -= d as f64;
-            digits.push(d);
+            // An inner "end" digit cannot be written: use the smallest character instead.
+            out.push(digits[d.max(1) - 1]);
+            if d > 0 {
+                kept = out.len();
+            }
         }
-        while digits.last() == Some(&0) {
-            digits.pop();
-        }
-        // An inner "end" digit cannot be written: use the smallest character instead.
-        digits.iter().map(|&d| self.0[d.max(1) - 1]).collect()
+        out.truncate(kept);
+        out
     }
 }
 
@@ -114,11 +187,35 @@ fn acceptable(s: &str, above: &str, below: Option<&str>, prefix: &str) -> bool {
 
 /// A split point strictly inside `(cursor, hi)`, about halfway.
 pub fn halfway(alphabet: &Alphabet, prefix: &str, cursor: &str, hi: &str) -> Option<String> {
-    let base = common_prefix(cursor, hi);
-    let (c, h) = (&cursor[base.len()..], &hi[base.len()..]);
-    let digits = Digits(alphabet.digits([c, h]));
-    let mid = (digits.pos(c) + digits.pos(h)) / 2.0;
-    let s = format!("{base}{}", digits.key(mid));
+    beyond_next_page(alphabet, prefix, None, cursor, hi)
+}
+
+/// A split point strictly inside `(cursor, hi)`: halfway between the end of the page the
+/// owner is fetching now (as wide as its last one, from `first` to `cursor`) and `hi`, so
+/// the owner's page in flight is not cut short and listed twice.
+pub fn beyond_next_page(
+    alphabet: &Alphabet,
+    prefix: &str,
+    first: Option<&str>,
+    cursor: &str,
+    hi: &str,
+) -> Option<String> {
+    let first = first.filter(|f| *f <= cursor).unwrap_or(cursor);
+    let base = common_prefix(first, hi);
+    let (f, c, h) = (
+        &first[base.len()..],
+        &cursor[base.len()..],
+        &hi[base.len()..],
+    );
+    let digits = alphabet.digits(base.chars().count(), [f, c, h]);
+    let (pc, ph) = (digits.pos(c), digits.pos(h));
+    let from = (pc + digits.diff(c, f)).min(ph);
+    let s = format!("{base}{}", digits.key((from + ph) / 2.0));
+    if acceptable(&s, cursor, Some(hi), prefix) {
+        return Some(s);
+    }
+    // The page estimate overshoots: fall back to the middle of what is left.
+    let s = format!("{base}{}", digits.key((pc + ph) / 2.0));
     acceptable(&s, cursor, Some(hi), prefix).then_some(s)
 }
 
@@ -128,14 +225,27 @@ pub fn halfway(alphabet: &Alphabet, prefix: &str, cursor: &str, hi: &str) -> Opt
 pub fn ahead(alphabet: &Alphabet, prefix: &str, first: &str, cursor: &str) -> Option<String> {
     let base = common_prefix(first, cursor);
     let (f, c) = (&first[base.len()..], &cursor[base.len()..]);
-    let digits = Digits(alphabet.digits([f, c]));
+    let digits = alphabet.digits(base.chars().count(), [f, c]);
     let (pf, pc) = (digits.pos(f), digits.pos(c));
     let target = pc + (pc - pf).max(0.0);
-    let s = if target < 1.0 - 1.0 / digits.radix() {
-        format!("{base}{}", digits.key(target))
-    } else {
-        after_all_starting_with(base, prefix)?
-    };
+    let top = 1.0 - 1.0 / digits.0.first().map_or(1.0, |d| (d.len() + 1) as f64);
+    if target < top {
+        let s = format!("{base}{}", digits.key(target));
+        if acceptable(&s, cursor, None, prefix) {
+            return Some(s);
+        }
+    }
+    if let Some(s) = after_all_starting_with(base, prefix) {
+        if acceptable(&s, cursor, None, prefix) {
+            return Some(s);
+        }
+    }
+    // The keys so far share only the prefix, and the cursor is at the top of the characters
+    // seen at its first position: step past everything starting with the cursor's first
+    // character (a hash space learns its letters one step at a time). Without this the rest
+    // of a uniform hash space would be listed by one worker.
+    let first_char = cursor.strip_prefix(prefix)?.chars().next()?;
+    let s = after_all_starting_with(&format!("{prefix}{first_char}"), prefix)?;
     acceptable(&s, cursor, None, prefix).then_some(s)
 }
 
@@ -151,14 +261,13 @@ pub fn pages_left(alphabet: &Alphabet, first: &str, cursor: &str, hi: Option<&st
         &cursor[base.len()..],
         &hi[base.len()..],
     );
-    let digits = Digits(alphabet.digits([f, c, h]));
-    let (pf, pc, ph) = (digits.pos(f), digits.pos(c), digits.pos(h));
-    let span = pc - pf;
+    let digits = alphabet.digits(base.chars().count(), [f, c, h]);
+    let (span, left) = (digits.diff(c, f), digits.diff(h, c));
     if span > 0.0 {
-        ((ph - pc) / span).max(0.0)
+        (left / span).max(0.0)
     } else {
-        // The page's keys are closer than the digits resolve: assume plenty left.
-        1.0e6
+        // One key a page, or keys beyond the window: nothing to go by but the range itself.
+        if left > 0.0 { 1.0e6 } else { 0.0 }
     }
 }
 
@@ -194,8 +303,10 @@ mod tests {
         // At the top of the digits, it moves past everything starting with the common part.
         let s = ahead(&a, "", "h/a0", "h/ff").unwrap();
         assert_eq!(s, "h0");
-        // ... but never past the end of the prefix itself.
-        assert_eq!(ahead(&a, "h/", "h/a0", "h/ff"), None);
+        // ... never past the end of the prefix itself: when the keys share only the prefix,
+        // past everything starting with the cursor's first character.
+        assert_eq!(ahead(&a, "h/", "h/a0", "h/ff").as_deref(), Some("h/g"));
+        assert_eq!(ahead(&a, "h/", "h/a0", "h/\u{10FFFF}"), None);
     }
 
     #[test]

@@ -13,9 +13,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::{Notify, Semaphore};
 
-/// A range is split only if about this many pages are left in it: below that, the
-/// stealer's extra request costs more than it saves.
-const MIN_PAGES_TO_SPLIT: f64 = 3.0;
+/// A range is split only if about this many pages are left in it: each range ends in a
+/// partly used page, so a split costs about one request; below this it costs more than the
+/// time it saves. Split points leave the owner's page in flight whole (see
+/// [`keyspace::beyond_next_page`]), so each side keeps at least 1.5 pages.
+const MIN_PAGES_TO_SPLIT: f64 = 4.0;
+/// Ranges per worker allowed from the start (see [`steal`]).
+const RANGES_PER_WORKER: usize = 2;
+/// One more range allowed for every this many pages listed (see [`steal`]).
+const PAGES_PER_SPLIT: u64 = 10;
 /// Every how many keys of a page one is sampled for the prefix's alphabet.
 const SAMPLE_EVERY: usize = 64;
 
@@ -121,6 +127,8 @@ struct State {
     first_key: Option<String>,
     tally: Tally,
     failed: Option<RangeError>,
+    /// Ranges allowed before any page is listed.
+    max_ranges: usize,
 }
 
 struct Shared<L> {
@@ -164,6 +172,7 @@ pub async fn count_prefix<L: Lister>(
                 guess: f64::INFINITY,
                 done: false,
             }],
+            max_ranges: plan.workers.max(1) * RANGES_PER_WORKER,
             ..State::default()
         }),
         changed: Notify::new(),
@@ -367,7 +376,12 @@ fn apply(
 
 /// Gives the caller the upper part of the range with the most estimated work left.
 fn steal(st: &mut State, prefix: &str, split: bool) -> Option<usize> {
-    if !split {
+    // A budget of ranges: every range ends in one partly used page, so a split costs about
+    // a request. Splits are allowed up to two per worker, plus one per PAGES_PER_SPLIT pages
+    // listed, so splitting never costs more than a fixed share of the listing, whatever the
+    // layout does to the estimates (a date folder's sparse part numbers fool them).
+    let budget = st.max_ranges + (st.tally.pages / PAGES_PER_SPLIT) as usize;
+    if !split || st.ranges.len() >= budget {
         return None;
     }
     let mut candidates: Vec<(f64, usize)> = st
@@ -390,8 +404,11 @@ fn steal(st: &mut State, prefix: &str, split: bool) -> Option<usize> {
         let point = match (&r.hi, &r.last, &st.first_key) {
             (None, Some(last), Some(first)) => keyspace::ahead(&st.alphabet, prefix, first, last),
             (None, _, _) => None,
-            (Some(hi), last, _) => {
-                let cursor = last.as_deref().or(r.lo.as_deref()).unwrap_or(prefix);
+            (Some(hi), Some(last), _) => {
+                keyspace::beyond_next_page(&st.alphabet, prefix, r.first.as_deref(), last, hi)
+            }
+            (Some(hi), None, _) => {
+                let cursor = r.lo.as_deref().unwrap_or(prefix);
                 keyspace::halfway(&st.alphabet, prefix, cursor, hi)
             }
         };
