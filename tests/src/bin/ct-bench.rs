@@ -171,6 +171,14 @@ fn args_of(args: &[String]) -> CountArgs {
     }
 }
 
+/// The machine's load average over the last minute (other work competes for the CPU).
+fn load() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_default()
+}
+
 /// user + system CPU seconds of a live process.
 fn cpu_seconds(pid: u32) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
@@ -243,8 +251,16 @@ async fn counting(a: &CountArgs, dir: &std::path::Path, table: &str, slack: &Sla
         }
     );
     println!(
-        "  {:8} {:>9}  {:>7}  {:>10}  {:>14}  {:>13}  {:>9}",
-        "layout", "keys", "seconds", "keys/s", "CPU s/M keys", "requests/M", "peak RSS"
+        "  {:8} {:>9}  {:>7}  {:>10}  {:>14}  {:>13}  {:>9}  {:>7}  {:>5}",
+        "layout",
+        "keys",
+        "seconds",
+        "keys/s",
+        "CPU s/M keys",
+        "requests/M",
+        "peak RSS",
+        "ranges",
+        "load"
     );
     for &layout in &a.layouts {
         for &n in &a.sizes {
@@ -292,14 +308,21 @@ async fn counting(a: &CountArgs, dir: &std::path::Path, table: &str, slack: &Sla
                 .sum();
             assert_eq!(counted, expected, "{out}");
             let keys = 2.0 * n as f64;
+            let ranges: u64 = out["counted"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c["ranges"].as_u64().unwrap_or(0))
+                .sum();
             println!(
-                "  {:8} {:>9}  {secs:>7.2}  {:>10.0}  {:>14.2}  {:>13.0}  {:>5.1} MiB",
+                "  {:8} {:>9}  {secs:>7.2}  {:>10.0}  {:>14.2}  {:>13.0}  {:>5.1} MiB  {ranges:>7}  {:>5}",
                 layout.name(),
                 2 * n,
                 keys / secs,
                 cpu / keys * 1e6,
                 requests as f64 / keys * 1e6,
-                rss as f64 / 1024.0
+                rss as f64 / 1024.0,
+                load()
             );
         }
     }
