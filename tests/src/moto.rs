@@ -180,7 +180,11 @@ pub async fn put_objects(
 /// Puts empty objects under `keys` in one request, straight into moto's S3 backend
 /// (tests/moto_serve.py's `/_ct/seed`): for tests that list thousands of keys.
 pub async fn seed_keys(bucket: &str, keys: &[String]) {
-    let res = reqwest::Client::new()
+    ct_shared::slack::client::install_tls_provider();
+    let res = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("seed http client")
         .post(format!("{}/_ct/seed", url()))
         .header("content-type", "application/json")
         .body(serde_json::json!({ "bucket": bucket, "keys": keys }).to_string())

@@ -25,20 +25,33 @@ async fn the_seek_binary_counts_thousands_of_moto_keys_over_several_ranges() {
     // spaces, `+` and `%`, folder markers, keys equal to the points an open range steps to
     // (the prefix plus one character) and to the prefix itself; and keys just outside it
     let w = World::new().await;
-    let mut keys: Vec<String> = (0..2_400).map(|i| format!("train/a/{i:06}.jsonl")).collect();
+    let mut keys: Vec<String> = (0..2_400)
+        .map(|i| format!("train/a/{i:06}.jsonl"))
+        .collect();
     keys.extend((0..400).map(|i| format!("train/a/데이터/ü {i:04}+%.bin")));
     keys.extend((0..150).map(|i| format!("train/a/x{i:03}/")));
     keys.extend((0..50u8).map(|i| {
         let digit = char::from(b'0' + i % 10).to_string();
         format!("train/a/{}", digit.repeat(1 + usize::from(i / 10)))
     }));
-    for key in ["train/a/", "train/a/1", "train/a/2", "train/a/:", "train/a/\u{1F600}.jpg", "train/a/z/"] {
+    for key in [
+        "train/a/",
+        "train/a/1",
+        "train/a/2",
+        "train/a/:",
+        "train/a/\u{1F600}.jpg",
+        "train/a/z/",
+    ] {
         keys.push(key.to_owned());
     }
     keys.sort();
     keys.dedup();
     let objects = keys.iter().filter(|k| !k.ends_with('/')).count() as u64;
-    keys.extend(["train/ab".to_owned(), "train/b/x".to_owned(), "train/a".to_owned()]);
+    keys.extend([
+        "train/ab".to_owned(),
+        "train/b/x".to_owned(),
+        "train/a".to_owned(),
+    ]);
     keys.extend((0..100).map(|i| format!("train/c/{i:03}")));
     harness::moto::seed_keys(&w.bucket, &keys).await;
     let runtime = LambdaRuntime::start().await;
