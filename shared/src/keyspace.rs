@@ -80,8 +80,8 @@ fn fill(mut set: BTreeSet<char>) -> BTreeSet<char> {
         set.extend('0'..='9');
     }
     for class in [char::is_ascii_lowercase, char::is_ascii_uppercase] {
-        let mut seen = set.iter().copied().filter(|c| class(c));
-        if let (Some(lo), Some(hi)) = (seen.next(), seen.last()) {
+        let mut seen = set.iter().copied().filter(class);
+        if let (Some(lo), Some(hi)) = (seen.next(), seen.next_back()) {
             set.extend(lo..=hi);
         }
     }
@@ -235,10 +235,10 @@ pub fn ahead(alphabet: &Alphabet, prefix: &str, first: &str, cursor: &str) -> Op
             return Some(s);
         }
     }
-    if let Some(s) = after_all_starting_with(base, prefix) {
-        if acceptable(&s, cursor, None, prefix) {
-            return Some(s);
-        }
+    if let Some(s) = after_all_starting_with(base, prefix)
+        && acceptable(&s, cursor, None, prefix)
+    {
+        return Some(s);
     }
     // The keys so far share only the prefix, and the cursor is at the top of the characters
     // seen at its first position: step past everything starting with the cursor's first
