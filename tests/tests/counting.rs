@@ -100,3 +100,44 @@ async fn counts_stay_exact_when_s3_answers_slowdown() {
     let (requests, slowdowns) = s3.requests();
     assert!(slowdowns > 0 && requests > 60, "{requests} {slowdowns}");
 }
+
+#[tokio::test]
+async fn seek_fails_clearly_before_the_deadline_naming_its_progress() {
+    // GIVEN 10 million keys at 100 ms a page, two requests in flight, and 4 s to count them
+    let s3 = FakeS3::start().await;
+    s3.set_latency(Duration::from_millis(100));
+    s3.set_keys(10_000_000, Layout::Counter);
+    let w = World::new().await;
+    let runtime = LambdaRuntime::start().await;
+    runtime.set_function_timeout(Duration::from_secs(4));
+    let mut env = lambda_env("seek", Some(&runtime.api), harness::moto::url());
+    env.extend(w.seek_env("a=train/a/", 1_000_000_000));
+    env.push(("AWS_ENDPOINT_URL_S3".into(), s3.url.clone()));
+    env.push(("LIST_CONCURRENCY".into(), "2".into()));
+    let mut child = spawn("seek", &env);
+    // WHEN seek counts
+    let started = std::time::Instant::now();
+    let out = runtime
+        .invoke("deadline-1", json!({}), Duration::from_secs(30))
+        .await
+        .expect("seek answered");
+    child.kill().await.ok();
+    // THEN it gives up before the deadline, saying how far it got and what to raise
+    let err = out.expect_err("seek cannot count 10M keys in 4 s");
+    assert!(started.elapsed() < Duration::from_secs(4), "{err}");
+    assert_eq!(err["errorType"], "seek.DeadlineNear", "{err}");
+    let message = err["errorMessage"].as_str().expect("a message");
+    assert!(
+        message.contains("could not finish before the invocation's deadline")
+            && message.contains(" objects in ")
+            && message.contains("keys/s")
+            && message.contains("raise seek's Timeout")
+            && !message.contains(" 0 key ranges still open"),
+        "{message}"
+    );
+    // ... and no partial count was stored
+    assert!(
+        w.item("dataset#a").await.is_none(),
+        "a partial count was stored"
+    );
+}

@@ -208,6 +208,11 @@ impl S3Counter {
             .fetch_add(now.objects - before.objects, Ordering::Relaxed);
         p.pages
             .fetch_add(now.pages - before.pages, Ordering::Relaxed);
+        // Open ranges go up and down: add the (wrapping) difference.
+        p.open_ranges.fetch_add(
+            now.open_ranges.wrapping_sub(before.open_ranges),
+            Ordering::Relaxed,
+        );
     }
 }
 
