@@ -9,6 +9,7 @@ pub mod config;
 pub mod domain;
 pub mod kfp;
 pub mod metrics;
+pub mod schedule;
 pub mod secret;
 pub mod slack;
 pub mod time;

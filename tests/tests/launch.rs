@@ -27,11 +27,18 @@ struct Rig {
     children: Vec<tokio::process::Child>,
     logs: Vec<Arc<Mutex<Vec<String>>>>,
     clicks: u32,
+    /// Who clicks next.
+    who: (&'static str, &'static str),
 }
 
 impl Rig {
     /// `kfp`: whether the KFP settings are given; `instances`: concurrent execution environments.
     async fn start(kfp_settings: bool, instances: usize) -> Self {
+        Self::start_with(kfp_settings, instances, &[]).await
+    }
+
+    /// As [`Rig::start`], with more variables for actions.
+    async fn start_with(kfp_settings: bool, instances: usize, extra: &[(&str, &str)]) -> Self {
         let w = World::new().await;
         let kfp = KfpStandIn::start().await;
         let invoke = InvokeStandIn::start().await;
@@ -54,6 +61,11 @@ impl Rig {
                 env.push((k.into(), v.into()));
             }
         }
+        env.extend(
+            extra
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        );
         let mut children = Vec::new();
         let mut all_logs = Vec::new();
         for _ in 0..instances {
@@ -69,6 +81,7 @@ impl Rig {
             children,
             logs: all_logs,
             clicks: 0,
+            who: ANN,
         }
     }
 
@@ -84,7 +97,7 @@ impl Rig {
         let body = form(&block_actions(
             action,
             request_id,
-            ANN,
+            self.who,
             &self.w.slack.response_url(response),
         ));
         let now = ct_shared::Timestamp::now().secs();
@@ -502,6 +515,49 @@ async fn a_launch_that_cannot_be_queued_says_so_with_retry() {
     assert_eq!(rig.kfp.runs().len(), 1);
     assert_eq!(started_messages(&rig.channel()), 1);
     rig.stop().await;
+}
+
+#[tokio::test]
+async fn retry_follows_approvers_a_refused_press_queues_nothing() {
+    // GIVEN APPROVERS=U0ANN and an approved request whose launch could not be queued
+    let mut rig = Rig::start_with(true, 1, &[("APPROVERS", "U0ANN")]).await;
+    let id = rig.asked().await;
+    rig.invoke.refuse(Some(500));
+    assert_eq!(rig.click("train", &id, "m").await, 200);
+    rig.invoke.refuse(None);
+    let queued = rig.launch_jobs();
+    assert!(
+        rig.channel()
+            .last()
+            .unwrap()
+            .starts_with("Could not start the training run"),
+        "{:?}",
+        rig.channel()
+    );
+    // WHEN eve, not an approver, presses Retry
+    rig.who = ("U0EVE", "eve");
+    assert_eq!(rig.click("retry", &id, "eve").await, 200);
+    // THEN only she is told, and no launch job is queued, no run started
+    let told = &rig.w.slack.responses("eve")[0].body;
+    assert_eq!(told["response_type"], "ephemeral");
+    assert_eq!(told["text"], "Only <@U0ANN> can approve training.");
+    assert_eq!(rig.launch_jobs(), queued, "no launch job for eve");
+    rig.invoke.settle(Duration::from_secs(30)).await;
+    assert!(rig.kfp.runs().is_empty());
+    assert_eq!(started_messages(&rig.channel()), 0);
+    // WHEN ann presses it, the run starts once
+    rig.who = ANN;
+    assert_eq!(rig.click("retry", &id, "ann").await, 200);
+    rig.invoke.settle(Duration::from_secs(30)).await;
+    assert_eq!(rig.kfp.runs().len(), 1);
+    assert_eq!(started_messages(&rig.channel()), 1);
+    let lines = rig.stop().await;
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("refused a click") && l.contains("U0EVE")),
+        "the refusal is logged with eve's id"
+    );
 }
 
 #[tokio::test]

@@ -45,6 +45,8 @@ pub struct Actions<S, P, Q> {
     pub slack: P,
     /// Where launch jobs are queued: `Some` when Kubeflow Pipelines is configured.
     pub launches: Option<Q>,
+    /// The seek function `/ct-trigger seek` queues a count to: `Some` with `SEEK_FUNCTION_NAME`.
+    pub seeks: Option<Q>,
 }
 
 /// The deployed shape: DynamoDB, reqwest and the Lambda API.
@@ -59,7 +61,12 @@ impl LiveActions {
             (Some(_), Some(function)) => Some(LambdaInvoker::new(sdk, function.clone())),
             _ => None,
         };
+        let seeks = config
+            .seek_function
+            .as_ref()
+            .map(|function| LambdaInvoker::new(sdk, function.clone()));
         Ok(Actions {
+            seeks,
             store: DynamoStore::with_patience(
                 sdk,
                 config.common.state_table.clone(),
@@ -163,10 +170,8 @@ impl<S: DecisionStore + LaunchStore + StatusStore, P: SlackPoster, Q: AsyncInvok
             );
         }
         if let Some(cmd) = command::parse(body) {
-            return (
-                reply(StatusCode::OK, self.command(&cmd).await),
-                Observation::default(),
-            );
+            let (answer, observation) = self.command(&cmd, now).await;
+            return (reply(StatusCode::OK, answer), observation);
         }
         let click = match interaction::parse_interaction(body) {
             Ok(Interaction::Decide(click)) => click,
@@ -288,7 +293,6 @@ impl<S: DecisionStore + LaunchStore + StatusStore, P: SlackPoster, Q: AsyncInvok
 
     /// A click by someone not in `APPROVERS`: nothing changes; only they are told, and the
     /// refusal is logged with their user id.
-    /// Tells someone who may not approve (`APPROVERS`) that their click changed nothing.
     async fn refuse_person(&self, by: &Person, request_id: &str, response_url: Option<&str>) {
         tracing::warn!(
             user_id = %by.id,
