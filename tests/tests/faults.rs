@@ -251,3 +251,44 @@ async fn a_throttled_store_answers_503_within_3_seconds_and_decides_nothing() {
         assert_approved_by_ann(&w, &id, &format!("{fault:?} then healed")).await;
     }
 }
+
+/// The decision committed, then DynamoDB went throttled or slow before actions heard back:
+/// whether the click's own decision is found by a re-read (`GetItem` throttled: the store's own
+/// read-back fails fast, and decide reads the request again) or, after the decide budget ran
+/// out, by actions' bounded read-back (`GetItem` slow), ann is told it is her decision, and the
+/// Kubeflow notice follows once, within Slack's 3 s.
+#[tokio::test]
+async fn a_decision_whose_answer_is_lost_while_reads_stall_is_still_the_clickers_own() {
+    for (reads, found_by) in [
+        (Fault::Throttle, "found this click's own decision"),
+        (
+            Fault::Slow,
+            "the decision committed though its answer was lost; carrying on",
+        ),
+    ] {
+        let case = format!("commit lost, then GetItem {reads:?}");
+        let (w, proxy, actions, id) = asked().await;
+        proxy.fail_next("TransactWriteItems", Fault::CommitThenLose, 1);
+        // decide reads the request, the latest pointer and the dataset first; then the reads
+        // after the lost answer stall.
+        let stalls = if reads == Fault::Slow { 2 } else { 3 };
+        proxy.fail_after("GetItem", 3, reads, stalls);
+        let (status, took) = press(&actions, &w, &id, "1795892640.000200").await;
+        assert_eq!(status, 200, "{case}");
+        assert!(took < Duration::from_secs(3), "{case}: took {took:?}");
+        let calls = proxy.calls();
+        let commit = calls
+            .iter()
+            .position(|c| c.op == "TransactWriteItems")
+            .unwrap();
+        let first_stall = calls.iter().position(|c| c.fault == Some(reads)).unwrap();
+        assert!(commit < first_stall, "{case}: the reads stalled after the commit");
+        proxy.heal();
+        assert_approved_by_ann(&w, &id, &case).await;
+        let logs = actions.logs.lock().unwrap().clone();
+        assert!(
+            logs.iter().any(|l| l.contains(found_by)),
+            "{case}: expected {found_by:?} in {logs:#?}"
+        );
+    }
+}

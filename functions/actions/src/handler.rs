@@ -31,8 +31,12 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 /// Attempts at recording a decision when a dataset's trained count moved meanwhile.
 const DECIDE_ATTEMPTS: usize = 3;
 /// The most the state store may take for one click, retries included. Slack wants the answer
-/// within 3 s; the notifications take at most 1 s after this (`RetryPolicy::INTERACTIVE`).
-pub const DECIDE_BUDGET: std::time::Duration = std::time::Duration::from_millis(1700);
+/// within 3 s: this, then at most [`READ_BACK_BUDGET`], then the notifications' 1 s
+/// (`RetryPolicy::INTERACTIVE`).
+pub const DECIDE_BUDGET: std::time::Duration = std::time::Duration::from_millis(1200);
+/// After a decide that failed or ran out of time: how long one consistent read may take to learn
+/// whether the click's own decision committed anyway (its answer lost or late).
+pub const READ_BACK_BUDGET: std::time::Duration = std::time::Duration::from_millis(800);
 
 pub mod launch;
 
@@ -194,7 +198,10 @@ impl<S: DecisionStore + LaunchStore + StatusStore, P: SlackPoster, Q: AsyncInvok
                 .await;
             return (ok(), Observation::refused(Refusal::NotApprover));
         }
-        let decided = tokio::time::timeout(DECIDE_BUDGET, self.decide(&click, now))
+        // Who this click is, stored with its decision: a retry, a re-read, or the read-back
+        // below can then tell this click's own decision from someone else's.
+        let identity = click.identity(&ct_shared::domain::new_request_id());
+        let decided = tokio::time::timeout(DECIDE_BUDGET, self.decide(&click, &identity, now))
             .await
             .unwrap_or_else(|_| {
                 Err(StoreError::Dynamo {
@@ -202,6 +209,10 @@ impl<S: DecisionStore + LaunchStore + StatusStore, P: SlackPoster, Q: AsyncInvok
                     reason: format!("no answer within {DECIDE_BUDGET:?}"),
                 })
             });
+        let decided = match decided {
+            Err(e) => self.read_back(&click, &identity, e).await,
+            done => done,
+        };
         match decided {
             Ok(Some((request, verdict))) => {
                 let notify_failures = self.notify(&click, &request, &verdict).await;
@@ -241,20 +252,59 @@ impl<S: DecisionStore + LaunchStore + StatusStore, P: SlackPoster, Q: AsyncInvok
         }
     }
 
-    /// Records the click's decision if it is the first on an open request.
-    /// `None`: no such request.
+    /// After a decide that failed or timed out: one bounded, consistent read. If the request is
+    /// decided by this very click, the write happened and only its answer was lost or late: the
+    /// decision is this click's, and its notices follow. Otherwise the failure stands.
+    async fn read_back(
+        &self,
+        click: &Click,
+        identity: &str,
+        failure: StoreError,
+    ) -> Result<Option<(ApprovalRequest, Verdict)>, StoreError> {
+        let read = tokio::time::timeout(
+            READ_BACK_BUDGET,
+            self.store.request_and_decider(&click.request_id),
+        )
+        .await;
+        match read {
+            Ok(Ok(Some((request, Some(decider))))) if decider == identity => {
+                match request.decision.clone() {
+                    Some(d) => {
+                        tracing::warn!(
+                            request_id = %request.id,
+                            error = %failure,
+                            "the decision committed though its answer was lost; carrying on"
+                        );
+                        Ok(Some((request, Verdict::Recorded(d))))
+                    }
+                    None => Err(failure),
+                }
+            }
+            _ => Err(failure),
+        }
+    }
+
+    /// Records the click's decision if it is the first on an open request. `identity` is the
+    /// click's (see `Click::identity`). `None`: no such request.
     pub async fn decide(
         &self,
         click: &Click,
+        identity: &str,
         now: Timestamp,
     ) -> Result<Option<(ApprovalRequest, Verdict)>, StoreError> {
-        let identity = click.identity(&ct_shared::domain::new_request_id());
         for _ in 0..DECIDE_ATTEMPTS {
-            let Some(request) = self.store.request(&click.request_id).await? else {
+            let Some((request, decider)) =
+                self.store.request_and_decider(&click.request_id).await?
+            else {
                 return Ok(None);
             };
             let newest = self.store.latest_request_id().await?;
             match request.standing(newest.as_deref()) {
+                // Decided by this click: an earlier attempt's write committed unheard.
+                Standing::Decided(d) if decider.as_deref() == Some(identity) => {
+                    tracing::info!(request_id = %request.id, "found this click's own decision");
+                    return Ok(Some((request, Verdict::Recorded(d))));
+                }
                 Standing::Decided(d) => return Ok(Some((request, Verdict::AlreadyDecided(d)))),
                 Standing::Superseded { .. } => return Ok(Some((request, Verdict::Superseded))),
                 Standing::Open => {}
@@ -272,7 +322,7 @@ impl<S: DecisionStore + LaunchStore + StatusStore, P: SlackPoster, Q: AsyncInvok
             };
             if self
                 .store
-                .decide(&request, &decision, &trained_now, &identity)
+                .decide(&request, &decision, &trained_now, identity)
                 .await?
             {
                 tracing::info!(
