@@ -301,6 +301,7 @@ mod tests {
                 Fault::CommitThenLose | Fault::ServerError => "InternalServerError",
                 Fault::Throttle => "ThrottlingException",
                 Fault::ProvisionedThroughput => "ProvisionedThroughputExceeded",
+                Fault::Slow => unreachable!("not in ALL: it answers, late"),
             };
             assert!(text.contains(expected), "{fault:?}: {text}");
             client

@@ -609,3 +609,37 @@ async fn a_job_retried_after_its_invocation_timed_out_finds_the_run_it_made_and_
     assert_eq!(started_messages(&rig.channel()), 1);
     rig.stop().await;
 }
+
+/// Round 2's launch writes (`UpdateItem`: take the launch, record the run, mark it announced),
+/// each committed with its answer lost, through a fault-injecting DynamoDB proxy
+/// in front of actions: one run, announced once, and the launch recorded as started.
+#[tokio::test]
+async fn launch_writes_that_lose_their_answers_still_make_one_run_announced_once() {
+    use harness::dynamo_proxy::{DynamoProxy, Fault};
+    // The job makes three UpdateItems: take the launch, record the run, mark it announced.
+    for (pass, n) in [(0, 1), (1, 1), (2, 1), (0, 10), (2, 10)] {
+        let case = format!("UpdateItem after {pass}: CommitThenLose x{n}");
+        let proxy = DynamoProxy::in_front_of_moto().await;
+        let (k, v) = proxy.env();
+        let mut rig = Rig::start_with(true, 1, &[(k.as_str(), v.as_str())]).await;
+        let id = rig.asked().await;
+        proxy.fail_after("UpdateItem", pass, Fault::CommitThenLose, n);
+        assert_eq!(rig.click("train", &id, "m").await, 200, "{case}");
+        rig.invoke.settle(Duration::from_secs(60)).await;
+        assert!(proxy.injected() > 0, "{case}: no fault was injected");
+        proxy.heal();
+        assert_eq!(rig.kfp.runs().len(), 1, "{case}");
+        assert_eq!(
+            started_messages(&rig.channel()),
+            1,
+            "{case}: {:?}",
+            rig.channel()
+        );
+        let status = rig.status().await;
+        assert_eq!(
+            status["latest_run"]["launch"], "started",
+            "{case}: {status}"
+        );
+        rig.stop().await;
+    }
+}
