@@ -643,3 +643,54 @@ async fn launch_writes_that_lose_their_answers_still_make_one_run_announced_once
         rig.stop().await;
     }
 }
+
+/// The decision committed, but every answer after it was lost or late, past actions' read-back:
+/// ann was answered 503 and no launch was queued. Her next press hears it is approved and
+/// queues the missing launch: one run, announced once; a further press starts nothing.
+#[tokio::test]
+async fn a_press_on_an_approval_whose_launch_was_never_queued_starts_it_once() {
+    use harness::dynamo_proxy::{DynamoProxy, Fault};
+    let proxy = DynamoProxy::in_front_of_moto().await;
+    let (k, v) = proxy.env();
+    let mut rig = Rig::start_with(true, 1, &[(k.as_str(), v.as_str())]).await;
+    let id = rig.asked().await;
+    // GIVEN Train! commits unheard, and every read after it is slow past the budgets
+    proxy.fail_next("TransactWriteItems", Fault::CommitThenLose, 1);
+    proxy.fail_after("GetItem", 3, Fault::Slow, 50);
+    assert_eq!(rig.click("train", &id, "m").await, 503);
+    proxy.heal();
+    assert_eq!(
+        rig.w
+            .string(&format!("request#{id}"), "status")
+            .await
+            .as_deref(),
+        Some("approved"),
+        "the decision committed"
+    );
+    assert_eq!(rig.launch_jobs(), 0, "no launch was queued");
+    // WHEN ann presses again, after the deciding handling's moment has passed
+    tokio::time::sleep(Duration::from_secs(11)).await;
+    assert_eq!(rig.click("train", &id, "again").await, 200);
+    rig.invoke.settle(Duration::from_secs(60)).await;
+    // THEN she is told it is approved and that the run is being started; one run, once
+    let told = rig.w.slack.responses("again");
+    let text = told[0].text();
+    assert!(
+        text.starts_with("Already approved by <@U0ANN>")
+            && text.ends_with("No training run had started for it, so one is being started now."),
+        "{text}"
+    );
+    assert_eq!(rig.kfp.runs().len(), 1);
+    assert_eq!(started_messages(&rig.channel()), 1);
+    // AND a further press starts nothing
+    assert_eq!(rig.click("train", &id, "third").await, 200);
+    rig.invoke.settle(Duration::from_secs(30)).await;
+    assert_eq!(rig.launch_jobs(), 1);
+    assert_eq!(rig.kfp.runs().len(), 1);
+    assert!(
+        !rig.w.slack.responses("third")[0]
+            .text()
+            .contains("being started now")
+    );
+    rig.stop().await;
+}

@@ -37,6 +37,8 @@ pub const DECIDE_BUDGET: std::time::Duration = std::time::Duration::from_millis(
 /// After a decide that failed or ran out of time: how long one consistent read may take to learn
 /// whether the click's own decision committed anyway (its answer lost or late).
 pub const READ_BACK_BUDGET: std::time::Duration = std::time::Duration::from_millis(800);
+/// How old an approval without a launch must be before a later press queues its launch.
+const RESUME_AFTER_SECS: i64 = 10;
 
 pub mod launch;
 
@@ -215,7 +217,7 @@ impl<S: DecisionStore + LaunchStore + StatusStore, P: SlackPoster, Q: AsyncInvok
         };
         match decided {
             Ok(Some((request, verdict))) => {
-                let notify_failures = self.notify(&click, &request, &verdict).await;
+                let notify_failures = self.notify(&click, &request, &verdict, now).await;
                 let observation = match &verdict {
                     Verdict::Recorded(d) => Observation {
                         decided: Some(d.choice),
@@ -367,11 +369,27 @@ impl<S: DecisionStore + LaunchStore + StatusStore, P: SlackPoster, Q: AsyncInvok
     /// Tells Slack, after the decision is durable. Each post has a short budget, the two run
     /// together, and a failure is logged: it neither undoes nor repeats the decision. Returns
     /// how many failed.
-    async fn notify(&self, click: &Click, request: &ApprovalRequest, verdict: &Verdict) -> u64 {
+    async fn notify(
+        &self,
+        click: &Click,
+        request: &ApprovalRequest,
+        verdict: &Verdict,
+        now: Timestamp,
+    ) -> u64 {
         let policy = RetryPolicy::INTERACTIVE;
         let to_clicker = match verdict {
             Verdict::Recorded(d) => messages::decided_request(request, d),
-            Verdict::AlreadyDecided(d) => messages::already_decided(d),
+            Verdict::AlreadyDecided(d) => {
+                let mut told = messages::already_decided(d);
+                if self.resume_launch(click, &request.id, d, now).await {
+                    told["text"] = format!(
+                        "{} No training run had started for it, so one is being started now.",
+                        told["text"].as_str().unwrap_or_default()
+                    )
+                    .into();
+                }
+                told
+            }
             Verdict::Superseded => messages::superseded(),
         };
         let response = async {
@@ -431,6 +449,50 @@ impl<S: DecisionStore + LaunchStore + StatusStore, P: SlackPoster, Q: AsyncInvok
 }
 
 impl<S: DecisionStore + LaunchStore, P: SlackPoster, Q: AsyncInvoker> Actions<S, P, Q> {
+    /// A press on an approval whose launch was never queued: the click that decided it lost
+    /// its answers past the read-back, or actions stopped between recording the decision and
+    /// queueing the job. Queues the job now and says so (`true`). Launch jobs are idempotent
+    /// (one run per approval), so a job queued twice still starts one run. A launch that
+    /// failed is left to its Retry button.
+    async fn resume_launch(
+        &self,
+        click: &Click,
+        request_id: &str,
+        decision: &Decision,
+        now: Timestamp,
+    ) -> bool {
+        let Some(queue) = &self.launches else {
+            return false;
+        };
+        // The deciding handling queues its job within a second of the decision: give it that.
+        if decision.choice != Choice::Train || decision.at.plus_secs(RESUME_AFTER_SECS) > now {
+            return false;
+        }
+        let launch =
+            match tokio::time::timeout(READ_BACK_BUDGET, self.store.launch(request_id)).await {
+                Ok(Ok(Some(launch))) => launch,
+                _ => return false,
+            };
+        if !launch.approved || launch.state.is_some() {
+            return false;
+        }
+        let job = LaunchJob::new(request_id, Origin::Approval, click.response_url.clone());
+        let queued = tokio::time::timeout(READ_BACK_BUDGET, queue.invoke_async(&job.to_event()))
+            .await
+            .map_err(|_| format!("no answer from the Lambda API within {READ_BACK_BUDGET:?}"))
+            .and_then(|r| r.map_err(|e| e.to_string()));
+        match queued {
+            Ok(()) => {
+                tracing::warn!(request_id, job_id = %job.job_id, "queued the launch of an approval that had none");
+                true
+            }
+            Err(e) => {
+                tracing::error!(request_id, error = %e, "could not queue the missing launch");
+                false
+            }
+        }
+    }
+
     /// Retry on a launch that could not start: queue a new job, if the launch is waiting for one.
     async fn retry(&self, retry: &RetryClick, now: Timestamp) -> Response<Body> {
         let Some(queue) = &self.launches else {
