@@ -324,19 +324,22 @@ async fn ask_with_key(send: &Function, n: usize, key: &str) -> (u64, Value, bool
 }
 
 /// Round 2's writes on send: the idempotency claim (`PutItem`), the ask's transaction and the
-/// stored answer (`UpdateItem`), each committed with its answer lost (past the SDK's retries
-/// too) or throttled. The question is posted once, and a retry of the same key replays the
+/// stored answer (`UpdateItem`), each under every fault once, and with the answer lost past
+/// the SDK's retries too. The question is posted once, and a retry of the same key replays the
 /// first answer.
 #[tokio::test]
 async fn an_ask_with_a_key_posts_once_when_its_writes_lose_their_answers() {
-    for (op, fault, n) in [
-        ("PutItem", Fault::CommitThenLose, 1),
+    let ops = ["PutItem", "TransactWriteItems", "UpdateItem"];
+    let mut cases: Vec<(&str, Fault, usize)> = ops
+        .iter()
+        .flat_map(|op| Fault::ALL.map(|f| (*op, f, 1)))
+        .collect();
+    cases.extend([
         ("PutItem", Fault::CommitThenLose, 10),
-        ("PutItem", Fault::Throttle, 2),
-        ("TransactWriteItems", Fault::CommitThenLose, 1),
         ("TransactWriteItems", Fault::CommitThenLose, 10),
         ("UpdateItem", Fault::CommitThenLose, 2),
-    ] {
+    ]);
+    for (op, fault, n) in cases {
         let case = format!("{op} {fault:?} x{n}");
         let w = World::new().await;
         w.put("train/embedding/", 0, 150).await;

@@ -611,19 +611,26 @@ async fn a_job_retried_after_its_invocation_timed_out_finds_the_run_it_made_and_
 }
 
 /// Round 2's launch writes (`UpdateItem`: take the launch, record the run, mark it announced),
-/// each committed with its answer lost, through a fault-injecting DynamoDB proxy
+/// each under every fault, and with the answer lost past every retry, through a fault-injecting DynamoDB proxy
 /// in front of actions: one run, announced once, and the launch recorded as started.
 #[tokio::test]
 async fn launch_writes_that_lose_their_answers_still_make_one_run_announced_once() {
     use harness::dynamo_proxy::{DynamoProxy, Fault};
     // The job makes three UpdateItems: take the launch, record the run, mark it announced.
-    for (pass, n) in [(0, 1), (1, 1), (2, 1), (0, 10), (2, 10)] {
-        let case = format!("UpdateItem after {pass}: CommitThenLose x{n}");
+    let mut cases: Vec<(usize, Fault, usize)> = (0..3)
+        .flat_map(|pass| Fault::ALL.map(|f| (pass, f, 1)))
+        .collect();
+    cases.extend([
+        (0, Fault::CommitThenLose, 10),
+        (2, Fault::CommitThenLose, 10),
+    ]);
+    for (pass, fault, n) in cases {
+        let case = format!("UpdateItem after {pass}: {fault:?} x{n}");
         let proxy = DynamoProxy::in_front_of_moto().await;
         let (k, v) = proxy.env();
         let mut rig = Rig::start_with(true, 1, &[(k.as_str(), v.as_str())]).await;
         let id = rig.asked().await;
-        proxy.fail_after("UpdateItem", pass, Fault::CommitThenLose, n);
+        proxy.fail_after("UpdateItem", pass, fault, n);
         assert_eq!(rig.click("train", &id, "m").await, 200, "{case}");
         rig.invoke.settle(Duration::from_secs(60)).await;
         assert!(proxy.injected() > 0, "{case}: no fault was injected");
