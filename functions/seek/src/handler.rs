@@ -33,6 +33,14 @@ pub enum Trigger {
 }
 
 impl Trigger {
+    /// The window's time: the scheduled time, or `now` for a manual seek.
+    pub fn time(&self, now: Timestamp) -> Timestamp {
+        match self {
+            Trigger::Scheduled { time, .. } => *time,
+            Trigger::Manual => now,
+        }
+    }
+
     /// The durable de-duplication key.
     pub fn window(&self, invocation_id: &str) -> String {
         match self {
@@ -192,6 +200,7 @@ impl<C: ObjectCounter, S: SeekStore, P: SlackPoster> Seeker<C, S, P> {
     async fn prepare(
         &self,
         key: &str,
+        at: Timestamp,
         invocation_id: &str,
         now: Timestamp,
     ) -> Result<(Window, Vec<Counted>, Vec<Count>), SeekError> {
@@ -239,6 +248,7 @@ impl<C: ObjectCounter, S: SeekStore, P: SlackPoster> Seeker<C, S, P> {
             };
             let prep = Preparation {
                 window: key.to_owned(),
+                at,
                 now,
                 counts: counts.clone(),
                 existed,
@@ -270,7 +280,9 @@ impl<C: ObjectCounter, S: SeekStore, P: SlackPoster> Seeker<C, S, P> {
         now: Timestamp,
     ) -> Result<Outcome, SeekError> {
         let key = trigger.window(invocation_id);
-        let (window, counted, counts) = self.prepare(&key, invocation_id, now).await?;
+        let (window, counted, counts) = self
+            .prepare(&key, trigger.time(now), invocation_id, now)
+            .await?;
         let outcome = |result| Outcome {
             window: key.clone(),
             result,
