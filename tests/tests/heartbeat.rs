@@ -370,3 +370,65 @@ fn the_heartbeat_alarm_reaches_a_person_within_a_day_of_a_missed_run() {
         );
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// The metric line reaches CloudWatch at any LogLevel
+
+/// Lambda's application log-level filter for a runtime without built-in JSON logging: a JSON
+/// line's level is its `level` key, INFO when it has none; lines below the function's
+/// ApplicationLogLevel are dropped.
+fn lambda_keeps(line: &str, application_level: &str) -> bool {
+    const ORDER: [&str; 6] = ["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"];
+    let rank = |l: &str| ORDER.iter().position(|o| o.eq_ignore_ascii_case(l));
+    let level = serde_json::from_str::<Value>(line)
+        .ok()
+        .and_then(|v| v["level"].as_str().and_then(rank))
+        .unwrap_or(2);
+    level >= rank(application_level).expect("a known level")
+}
+
+#[tokio::test]
+async fn at_log_level_warn_the_metric_lines_still_reach_cloudwatch() {
+    // GIVEN the seek function configured as the template configures it, with LogLevel WARN
+    let doc = template();
+    let globals = &doc["Globals"]["Function"]["Environment"]["Variables"];
+    let rust_log = match &globals["RUST_LOG"] {
+        serde_yaml::Value::Tagged(t) => t.value.as_str().unwrap().to_owned(),
+        other => panic!("RUST_LOG should be !Ref LogLevel, is {other:?}"),
+    };
+    assert_eq!(rust_log, "LogLevel");
+    let logging = &doc["Resources"]["SeekFunction"]["Properties"]["LoggingConfig"];
+    assert_eq!(logging["LogFormat"].as_str(), Some("JSON"));
+    let application_level = logging["ApplicationLogLevel"].as_str().unwrap();
+    let w = World::new().await;
+    let mut env = w.seek_env("embedding=train/embedding/", 100);
+    env.extend([
+        ("STACK_NAME".to_owned(), STACK.to_owned()),
+        ("RUST_LOG".to_owned(), "WARN".to_owned()),
+        // what Lambda sets from LoggingConfig
+        (
+            "AWS_LAMBDA_LOG_LEVEL".to_owned(),
+            application_level.to_owned(),
+        ),
+    ]);
+    let seek = Function::start("seek", env).await;
+
+    // WHEN a heartbeat runs (it logs at INFO and emits its metric)
+    let (_, emitted) = beat(&seek, "b1").await;
+
+    // THEN the function wrote no INFO line, and Lambda's filter keeps the metric line
+    assert_eq!(emitted.len(), 1);
+    let lines = seek.logs.lock().unwrap().clone();
+    assert!(
+        !lines.iter().any(|l| l.contains(r#""level":"INFO""#)),
+        "RUST_LOG=WARN: {lines:#?}"
+    );
+    let metric_lines: Vec<&String> = lines.iter().filter(|l| l.contains("\"_aws\"")).collect();
+    assert_eq!(metric_lines.len(), 1);
+    assert!(
+        lambda_keeps(metric_lines[0], application_level),
+        "ApplicationLogLevel {application_level} drops the EMF line"
+    );
+    // (what the template had before: ApplicationLogLevel = LogLevel would drop it)
+    assert!(!lambda_keeps(metric_lines[0], "WARN"));
+}
