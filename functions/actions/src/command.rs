@@ -89,11 +89,7 @@ impl<S: DecisionStore + StatusStore, P: SlackPoster, Q: AsyncInvoker> Actions<S,
                 Observation::default(),
             );
         };
-        let queued = tokio::time::timeout(QUEUE_BUDGET, seeks.invoke_async(&json!({})))
-            .await
-            .map_err(|_| format!("no answer from the Lambda API within {QUEUE_BUDGET:?}"))
-            .and_then(|r| r.map_err(|e| e.to_string()));
-        let text = match queued {
+        let text = match crate::queue_within(seeks, &json!({}), QUEUE_BUDGET).await {
             Ok(()) => {
                 tracing::info!(user_id = %cmd.user_id, "queued a count");
                 "Counting now; the result will be posted here.".to_owned()

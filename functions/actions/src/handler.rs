@@ -477,11 +477,7 @@ impl<S: DecisionStore + LaunchStore, P: SlackPoster, Q: AsyncInvoker> Actions<S,
             return false;
         }
         let job = LaunchJob::new(request_id, Origin::Approval, click.response_url.clone());
-        let queued = tokio::time::timeout(READ_BACK_BUDGET, queue.invoke_async(&job.to_event()))
-            .await
-            .map_err(|_| format!("no answer from the Lambda API within {READ_BACK_BUDGET:?}"))
-            .and_then(|r| r.map_err(|e| e.to_string()));
-        match queued {
+        match queue_within(queue, &job.to_event(), READ_BACK_BUDGET).await {
             Ok(()) => {
                 tracing::warn!(request_id, job_id = %job.job_id, "queued the launch of an approval that had none");
                 true
@@ -578,6 +574,19 @@ impl<S: DecisionStore + LaunchStore, P: SlackPoster, Q: AsyncInvoker> Actions<S,
             // queued: one more job is harmless (one job at a time holds the launch).
             _ => None,
         }
+    }
+}
+
+/// Queues `payload` within `budget`, so a slow Lambda API cannot hold Slack's answer past its
+/// 3 s. The error says why, for the log.
+pub(crate) async fn queue_within<Q: AsyncInvoker>(
+    queue: &Q,
+    payload: &Value,
+    budget: std::time::Duration,
+) -> Result<(), String> {
+    match tokio::time::timeout(budget, queue.invoke_async(payload)).await {
+        Ok(queued) => queued.map_err(|e| e.to_string()),
+        Err(_) => Err(format!("no answer from the Lambda API within {budget:?}")),
     }
 }
 
