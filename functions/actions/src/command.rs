@@ -16,7 +16,8 @@ pub const USAGE: &str = "Usage: `/ct-trigger status` (counts against thresholds,
 request, the last decision and the next scheduled seek), `/ct-trigger seek` (count now; the \
 result is posted here) or `/ct-trigger help`.";
 
-/// The most queueing a count may take, so the answer still reaches Slack within its 3 s.
+/// The most reading the status or queueing a count may take, so the answer still reaches
+/// Slack within its 3 s.
 const QUEUE_BUDGET: Duration = Duration::from_secs(2);
 
 /// A slash command's form, when the body is one (it has `command` and no `payload`).
@@ -52,8 +53,8 @@ impl<S: DecisionStore + StatusStore, P: SlackPoster, Q: AsyncInvoker> Actions<S,
         let word = cmd.text.split_whitespace().next().unwrap_or("help");
         tracing::info!(user_id = %cmd.user_id, command = word, "slash command");
         let answer = match word.to_ascii_lowercase().as_str() {
-            "status" => match self.store.status().await {
-                Ok(s) => {
+            "status" => match tokio::time::timeout(QUEUE_BUDGET, self.store.status()).await {
+                Ok(Ok(s)) => {
                     let mut text = status_text(&s);
                     if let Some(line) = self.next_seek_line(now) {
                         text.push('\n');
@@ -61,9 +62,13 @@ impl<S: DecisionStore + StatusStore, P: SlackPoster, Q: AsyncInvoker> Actions<S,
                     }
                     text
                 }
-                Err(e) => {
+                Ok(Err(e)) => {
                     tracing::error!(error = %e, "could not read the state table");
                     "Could not read the state table; try again.".to_owned()
+                }
+                Err(_) => {
+                    tracing::error!("the state table did not answer within {QUEUE_BUDGET:?}");
+                    "Could not read the state table in time; try again.".to_owned()
                 }
             },
             "seek" => return self.seek_now(cmd).await,
