@@ -313,6 +313,12 @@ pub struct ActionsConfig {
     pub launch_function: Option<String>,
     /// `APPROVERS`: who may click Train!/Nope! (and run `/ct-trigger seek`). Empty: anyone.
     pub approvers: crate::domain::Approvers,
+    /// `SEEK_FUNCTION_NAME`: the seek function `/ct-trigger seek` invokes. Unset: the command
+    /// says it is not available.
+    pub seek_function: Option<String>,
+    /// `SCHEDULE_EXPRESSION` in `SCHEDULE_TIMEZONE`: seek's schedule, for the next-run line of
+    /// `/ct-trigger status`. Unset: the line is left out.
+    pub schedule: Option<crate::schedule::Schedule>,
 }
 
 impl ActionsConfig {
@@ -351,6 +357,23 @@ impl ActionsConfig {
         }
         let approvers = crate::domain::Approvers::parse(env.get("APPROVERS").unwrap_or(""))
             .map_err(|p| ConfigError::new("APPROVERS", p))?;
+        let schedule = match env.get("SCHEDULE_EXPRESSION") {
+            Some(expression) => Some(
+                crate::schedule::Schedule::parse(
+                    expression,
+                    env.get("SCHEDULE_TIMEZONE").unwrap_or(""),
+                )
+                .map_err(|e| match e {
+                    crate::schedule::ScheduleError::Expression(p) => {
+                        ConfigError::new("SCHEDULE_EXPRESSION", p)
+                    }
+                    crate::schedule::ScheduleError::Zone(p) => {
+                        ConfigError::new("SCHEDULE_TIMEZONE", p)
+                    }
+                })?,
+            ),
+            None => None,
+        };
         Ok(Self {
             common: Common::from_env(env, secrets)?,
             signing_secret,
@@ -358,6 +381,8 @@ impl ActionsConfig {
             kfp,
             launch_function,
             approvers,
+            seek_function: env.get("SEEK_FUNCTION_NAME").map(str::to_owned),
+            schedule,
         })
     }
 }

@@ -11,6 +11,7 @@ pub mod keyspace;
 pub mod kfp;
 pub mod metrics;
 pub mod ranges;
+pub mod schedule;
 pub mod secret;
 pub mod slack;
 pub mod time;

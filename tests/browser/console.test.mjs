@@ -240,3 +240,36 @@ test("Kubeflow answering 401 is explained with Retry, and Retry starts the run o
   assert.deepEqual(problems, []);
   await page.close();
 });
+
+test("the slash command box sends /ct-trigger signed to actions and shows the ephemeral answers", async () => {
+  const { page, problems } = await watchedPage();
+  await page.locator("article.msg").first().waitFor();
+  const before = await page.locator("article.msg").count();
+  const send = async (line) => {
+    await enabled(page, "#slash-send");
+    await page.locator("#slash").fill(line);
+    await page.locator("#slash").press("Enter");
+  };
+  // status: counts against thresholds, the open request, and when the schedule runs next
+  await send("/ct-trigger status");
+  const status = page.locator(".slash-answer", { hasText: "Next scheduled seek" });
+  await status.waitFor();
+  const text = await status.innerText();
+  assert.match(text, /Only visible to you · \/ct-trigger status/);
+  assert.match(text, /embedding: \d+ new \(\d+ seen, \d+ trained\), threshold \d+/);
+  assert.match(text, /Next scheduled seek: .+ \(cron\(0 0 \? \* TUE \*\) in UTC\)/);
+  assert.equal(await page.locator("#slash").inputValue(), "", "a sent command clears the box");
+  // seek: answered at once, and seek's own message arrives in the channel afterwards
+  await send("/ct-trigger seek");
+  await page.locator(".slash-answer", { hasText: "Counting now; the result will be posted here." }).waitFor();
+  await page.waitForFunction((n) => document.querySelectorAll("article.msg").length > n, before, { timeout: 60_000 });
+  // help, and a command that is not installed
+  await send("help");
+  await page.locator(".slash-answer", { hasText: "Usage: /ct-trigger status" }).waitFor();
+  await send("/deploy now");
+  await page.locator(".slash-answer.error", { hasText: "only /ct-trigger is installed here" }).waitFor();
+  await page.screenshot({ path: `${root}docs/console-slash.png` });
+  // The 400 for /deploy is the answer under test; nothing else failed, and no script threw.
+  assert.deepEqual(problems.filter((p) => !p.startsWith("400 ") || !p.endsWith("/api/slash")), []);
+  await page.close();
+});

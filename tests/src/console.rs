@@ -216,7 +216,51 @@ async fn click(State(c): State<Console>, Json(req): Json<ClickRequest>) -> Respo
     );
     payload["actions"][0]["action_id"] = json!(req.action_id);
     payload["actions"][0]["value"] = json!(req.value);
-    let body = crate::slack_events::form(&payload);
+    signed_post(&c, crate::slack_events::form(&payload)).await
+}
+
+#[derive(Deserialize)]
+struct SlashRequest {
+    /// What follows `/ct-trigger`, or the whole line with it.
+    text: String,
+    user_id: String,
+}
+
+/// Signs and posts a slash command form, as Slack does when `/ct-trigger ...` is sent; the
+/// answer (ephemeral, for the sender only) comes back in actions' response.
+async fn slash(State(c): State<Console>, Json(req): Json<SlashRequest>) -> Response {
+    let Some((uid, name)) = c.users.iter().find(|(id, _)| *id == req.user_id).cloned() else {
+        return err(StatusCode::BAD_REQUEST, "unknown user");
+    };
+    let line = req.text.trim();
+    let text = match line.split_once(char::is_whitespace) {
+        _ if !line.starts_with('/') => line,
+        Some(("/ct-trigger", rest)) => rest.trim(),
+        None if line == "/ct-trigger" => "",
+        _ => {
+            return err(
+                StatusCode::BAD_REQUEST,
+                "only /ct-trigger is installed here: try /ct-trigger help",
+            );
+        }
+    };
+    let body = form_urlencoded::Serializer::new(String::new())
+        .append_pair("token", "deprecated-verification-token")
+        .append_pair("team_id", "T0LOCAL")
+        .append_pair("channel_name", "training")
+        .append_pair("user_id", &uid)
+        .append_pair("user_name", &name)
+        .append_pair("command", "/ct-trigger")
+        .append_pair("text", text)
+        .append_pair("response_url", &c.slack.response_url("slash"))
+        .append_pair("trigger_id", &uuid::Uuid::new_v4().simple().to_string())
+        .finish();
+    signed_post(&c, body.into_bytes()).await
+}
+
+/// Posts a form to the local actions function with Slack's signature headers; the console gets
+/// actions' status and body.
+async fn signed_post(c: &Console, body: Vec<u8>) -> Response {
     let ts = ct_shared::Timestamp::now().secs().to_string();
     let sig = ct_shared::slack::signature::sign(
         &ct_shared::Secret::new(c.signing_secret.clone()),
@@ -484,6 +528,7 @@ pub fn router(console: Console) -> axum::Router {
         .route("/favicon.ico", get(favicon))
         .route("/api/state", get(state))
         .route("/api/click", post(click))
+        .route("/api/slash", post(slash))
         .route("/api/seek", post(seek_now))
         .route("/api/kfp", post(kfp_mode))
         .route("/api/objects", post(add_objects))

@@ -26,7 +26,14 @@ pub enum Fault {
     ProvisionedThroughput,
     /// Answer 500 `InternalServerError` without forwarding.
     ServerError,
+    /// Answer late: wait [`SLOW`], longer than actions' per-attempt timeout, then forward and
+    /// answer. The caller has given up on the attempt by then (a read is harmless; a write
+    /// happens after the caller stopped waiting).
+    Slow,
 }
+
+/// How long a [`Fault::Slow`] answer takes.
+pub const SLOW: std::time::Duration = std::time::Duration::from_millis(800);
 
 impl Fault {
     pub const ALL: [Fault; 4] = [
@@ -38,7 +45,7 @@ impl Fault {
 
     fn answer(self) -> Response {
         let (status, kind, message) = match self {
-            Fault::CommitThenLose | Fault::ServerError => (
+            Fault::CommitThenLose | Fault::ServerError | Fault::Slow => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "InternalServerError",
                 "Internal server error",
@@ -166,6 +173,12 @@ async fn serve(
             let _ = forward(&inner, method, &uri, &headers, body).await;
             Fault::CommitThenLose.answer()
         }
+        Some(Fault::Slow) => {
+            tokio::time::sleep(SLOW).await;
+            forward(&inner, method, &uri, &headers, body)
+                .await
+                .unwrap_or_else(|_| Fault::Slow.answer())
+        }
         Some(other) => other.answer(),
         None => match forward(&inner, method, &uri, &headers, body).await {
             Ok(resp) => resp,
@@ -288,6 +301,7 @@ mod tests {
                 Fault::CommitThenLose | Fault::ServerError => "InternalServerError",
                 Fault::Throttle => "ThrottlingException",
                 Fault::ProvisionedThroughput => "ProvisionedThroughputExceeded",
+                Fault::Slow => unreachable!("not in ALL: it answers, late"),
             };
             assert!(text.contains(expected), "{fault:?}: {text}");
             client

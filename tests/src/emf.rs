@@ -111,17 +111,32 @@ pub fn total(samples: &[Sample], name: &str, with: &[(&str, &str)]) -> Option<f6
 
 /// Writes a run's samples to `target/metrics/<name>.json` (for plotting the README's picture).
 pub fn record(name: &str, samples: &[Sample]) {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/metrics");
     let rows: Vec<Value> = samples
         .iter()
         .map(|s| serde_json::json!({"name": s.name, "unit": s.unit, "value": s.value, "dimensions": s.dimensions}))
         .collect();
-    let written = std::fs::create_dir_all(&dir).and_then(|()| {
-        std::fs::write(
-            dir.join(format!("{name}.json")),
-            Value::from(rows).to_string(),
-        )
-    });
+    write(name, &Value::from(rows));
+}
+
+/// Writes a run of several weeks to `target/metrics/<name>.json`: one row per sample, with the
+/// week's index and its window's time (epoch seconds), so the samples plot over time.
+pub fn record_weeks(name: &str, weeks: &[(usize, i64, Vec<Sample>)]) {
+    let rows: Vec<Value> = weeks
+        .iter()
+        .flat_map(|(week, time, samples)| {
+            samples.iter().map(move |s| {
+                serde_json::json!({"week": week, "time": time, "name": s.name, "unit": s.unit,
+                    "value": s.value, "dimensions": s.dimensions})
+            })
+        })
+        .collect();
+    write(name, &Value::from(rows));
+}
+
+fn write(name: &str, value: &Value) {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/metrics");
+    let written = std::fs::create_dir_all(&dir)
+        .and_then(|()| std::fs::write(dir.join(format!("{name}.json")), value.to_string()));
     if let Err(e) = written {
         eprintln!("could not record the metrics of {name}: {e}");
     }

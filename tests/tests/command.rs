@@ -1,5 +1,6 @@
 //! `/ct-trigger`, end to end: a slash command form signed as Slack signs it, through the real
-//! actions handler, against a moto server.
+//! actions handler and binary, against a moto server; `seek` through a Lambda Invoke API
+//! stand-in that runs the real seek binary.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -10,19 +11,24 @@ use harness::slack_events::{SIGNING_SECRET, signed_event};
 use lambda_http::Body;
 use serde_json::Value;
 
-fn slash(text: &str, secret: &str, at: i64) -> lambda_http::Request {
+/// A slash command's Function URL event, as Slack sends it for `user`.
+fn slash_event(text: &str, user: &str, secret: &str, at: i64) -> Value {
     let body = form_urlencoded::Serializer::new(String::new())
         .append_pair("command", "/ct-trigger")
         .append_pair("text", text)
-        .append_pair("user_id", "U0ANN")
+        .append_pair("user_id", user)
         .append_pair("response_url", "https://hooks.slack.com/commands/T/1/x")
         .finish();
-    http_request(signed_event(
+    signed_event(
         secret,
         at,
         body.as_bytes(),
         "application/x-www-form-urlencoded",
-    ))
+    )
+}
+
+fn slash(text: &str, secret: &str, at: i64) -> lambda_http::Request {
+    http_request(slash_event(text, "U0ANN", secret, at))
 }
 
 async fn run(app: &actions::LiveActions, req: lambda_http::Request) -> (u16, Value) {
@@ -65,4 +71,147 @@ async fn status_and_help_answer_ephemerally_and_forged_or_stale_commands_get_401
     assert_eq!(status, 401);
     let (status, _) = run(&app, slash("status", SIGNING_SECRET, now - 600)).await;
     assert_eq!(status, 401);
+}
+
+/// The first Tuesday 00:00 UTC strictly after `now`, by day arithmetic (1970-01-01 was a
+/// Thursday), independent of the schedule code under test.
+fn next_tuesday_midnight(now: i64) -> i64 {
+    let mut day = now.div_euclid(86_400);
+    loop {
+        let weekday = (day + 4).rem_euclid(7); // 0 = Sunday
+        if weekday == 2 && day * 86_400 > now {
+            return day * 86_400;
+        }
+        day += 1;
+    }
+}
+
+#[tokio::test]
+async fn seek_counts_now_for_approvers_only_and_status_names_the_next_scheduled_seek() {
+    use harness::invoke::InvokeStandIn;
+    use harness::runtime::Function;
+    use std::time::Duration;
+    // GIVEN 150 new objects, seek and actions deployed as Lambda runs them, APPROVERS=U0ANN,
+    // and the template's default schedule
+    let w = World::new().await;
+    w.put("train/embedding/", 0, 150).await;
+    let invoke = InvokeStandIn::start().await;
+    let seek = Function::start("seek", w.seek_env("embedding=train/embedding/", 100)).await;
+    invoke.register("ct-seek", &seek.runtime);
+    let mut env = w.actions_env();
+    for (k, v) in [
+        ("SEEK_FUNCTION_NAME", "ct-seek"),
+        ("AWS_ENDPOINT_URL_LAMBDA", invoke.url.as_str()),
+        ("APPROVERS", "U0ANN"),
+        ("SCHEDULE_EXPRESSION", "cron(0 0 ? * TUE *)"),
+        ("SCHEDULE_TIMEZONE", "UTC"),
+    ] {
+        env.push((k.into(), v.into()));
+    }
+    let actions = Function::start("actions", env).await;
+    let mut n = 0;
+    let mut command = async |text: &str, user: &str| -> Value {
+        n += 1;
+        let event = slash_event(text, user, SIGNING_SECRET, Timestamp::now().secs());
+        let answer = actions
+            .invoke(&format!("slash-{n}"), event)
+            .await
+            .expect("succeeded");
+        assert_eq!(answer["statusCode"], 200, "{answer}");
+        let body: Value = serde_json::from_str(answer["body"].as_str().unwrap()).unwrap();
+        assert_eq!(body["response_type"], "ephemeral", "{body}");
+        body
+    };
+
+    // WHEN eve, not an approver, asks for a count
+    let refused = command("seek", "U0EVE").await;
+    // THEN she is told who may, and nothing is invoked or posted
+    assert_eq!(refused["text"], "Only <@U0ANN> can start a count.");
+    assert!(invoke.seen().is_empty(), "{:?}", invoke.seen());
+
+    // WHEN ann asks
+    let queued = command("seek", "U0ANN").await;
+    assert_eq!(
+        queued["text"],
+        "Counting now; the result will be posted here."
+    );
+    // THEN seek was invoked asynchronously with {}, ran, and posted the question once
+    let finished = invoke.settle(Duration::from_secs(60)).await;
+    assert_eq!(finished.len(), 1, "{finished:?}");
+    let (call, outcome) = &finished[0];
+    assert_eq!(
+        (call.function.as_str(), call.invocation_type.as_str()),
+        ("ct-seek", "Event")
+    );
+    assert_eq!(call.payload, serde_json::json!({}));
+    assert!(outcome.is_ok(), "{outcome:?}");
+    let channel = w.slack.channel();
+    assert_eq!(channel.len(), 1);
+    assert!(
+        channel[0]
+            .text()
+            .starts_with("150 new objects in embedding"),
+        "{}",
+        channel[0].text()
+    );
+
+    // AND status shows the open request and when the weekly seek runs next
+    let before = Timestamp::now().secs();
+    let status = command("status", "U0EVE").await;
+    let text = status["text"].as_str().unwrap();
+    assert!(
+        text.contains("Latest request (data request): open"),
+        "{text}"
+    );
+    let next = next_tuesday_midnight(before);
+    assert!(
+        text.contains(&format!(
+            "Next scheduled seek: <!date^{next}^{{date_short_pretty}} at {{time}}|"
+        )) && text.ends_with("(`cron(0 0 ? * TUE *)` in UTC)"),
+        "expected {next}: {text}"
+    );
+
+    // WHEN the Lambda API fails, the count is not started and ann is told so
+    invoke.refuse(Some(500));
+    let failed = command("seek", "U0ANN").await;
+    assert_eq!(
+        failed["text"],
+        "Could not start a count; try again in a minute."
+    );
+    invoke.refuse(None);
+    assert_eq!(w.slack.channel().len(), 1, "nothing more posted");
+}
+
+#[test]
+fn a_schedule_actions_cannot_read_is_a_startup_error_naming_its_variable() {
+    use ct_shared::config::{ActionsConfig, Env, SecretBundle};
+    let base = [
+        ("STATE_TABLE", "t"),
+        ("SLACK_WEBHOOK_URL", "https://hooks.example/x"),
+        ("SLACK_SIGNING_SECRET", "s"),
+        ("KUBEFLOW_URL", "https://kubeflow.example/"),
+    ];
+    for (expression, zone, variable) in [
+        ("cron(0 0 * * *)", "UTC", "SCHEDULE_EXPRESSION"),
+        ("every tuesday", "", "SCHEDULE_EXPRESSION"),
+        (
+            "cron(0 0 ? * TUE *)",
+            "Europe/Atlantis",
+            "SCHEDULE_TIMEZONE",
+        ),
+    ] {
+        let mut env = base.to_vec();
+        env.extend([
+            ("SCHEDULE_EXPRESSION", expression),
+            ("SCHEDULE_TIMEZONE", zone),
+        ]);
+        let e =
+            ActionsConfig::from_env(&Env::from_pairs(env), &SecretBundle::default()).unwrap_err();
+        assert_eq!(e.variable, variable, "{expression} in {zone}: {e}");
+    }
+    // Empty, as the template passes an unset parameter: no next-run line, not an error.
+    let mut env = base.to_vec();
+    env.push(("SCHEDULE_EXPRESSION", ""));
+    let config = ActionsConfig::from_env(&Env::from_pairs(env), &SecretBundle::default()).unwrap();
+    assert!(config.schedule.is_none());
 }

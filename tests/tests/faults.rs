@@ -251,3 +251,131 @@ async fn a_throttled_store_answers_503_within_3_seconds_and_decides_nothing() {
         assert_approved_by_ann(&w, &id, &format!("{fault:?} then healed")).await;
     }
 }
+
+/// The decision committed, then DynamoDB went throttled or slow before actions heard back:
+/// whether the click's own decision is found by a re-read (`GetItem` throttled: the store's own
+/// read-back fails fast, and decide reads the request again) or, after the decide budget ran
+/// out, by actions' bounded read-back (`GetItem` slow), ann is told it is her decision, and the
+/// Kubeflow notice follows once, within Slack's 3 s.
+#[tokio::test]
+async fn a_decision_whose_answer_is_lost_while_reads_stall_is_still_the_clickers_own() {
+    for (reads, found_by) in [
+        (Fault::Throttle, "found this click's own decision"),
+        (
+            Fault::Slow,
+            "the decision committed though its answer was lost; carrying on",
+        ),
+    ] {
+        let case = format!("commit lost, then GetItem {reads:?}");
+        let (w, proxy, actions, id) = asked().await;
+        proxy.fail_next("TransactWriteItems", Fault::CommitThenLose, 1);
+        // decide reads the request, the latest pointer and the dataset first; then the reads
+        // after the lost answer stall.
+        let stalls = if reads == Fault::Slow { 2 } else { 3 };
+        proxy.fail_after("GetItem", 3, reads, stalls);
+        let (status, took) = press(&actions, &w, &id, "1795892640.000200").await;
+        assert_eq!(status, 200, "{case}");
+        assert!(took < Duration::from_secs(3), "{case}: took {took:?}");
+        let calls = proxy.calls();
+        let commit = calls
+            .iter()
+            .position(|c| c.op == "TransactWriteItems")
+            .unwrap();
+        let first_stall = calls.iter().position(|c| c.fault == Some(reads)).unwrap();
+        assert!(
+            commit < first_stall,
+            "{case}: the reads stalled after the commit"
+        );
+        proxy.heal();
+        assert_approved_by_ann(&w, &id, &case).await;
+        let logs = actions.logs.lock().unwrap().clone();
+        assert!(
+            logs.iter().any(|l| l.contains(found_by)),
+            "{case}: expected {found_by:?} in {logs:#?}"
+        );
+    }
+}
+
+/// `/ask` with an `Idempotency-Key` through the real send binary: returns the HTTP status, the
+/// body and whether it was a replay.
+async fn ask_with_key(send: &Function, n: usize, key: &str) -> (u64, Value, bool) {
+    let body =
+        r#"{"reason":"Model quality dropped","metric":"recall@10","value":0.81,"threshold":0.85}"#;
+    let headers = [
+        ("content-type", "application/json"),
+        ("authorization", "Bearer ask-token"),
+        ("idempotency-key", key),
+    ];
+    let event =
+        harness::events::function_url_event("POST", "/ask", &headers, body.as_bytes(), false);
+    let answer = send
+        .invoke(&format!("ask-{n}"), event)
+        .await
+        .expect("send answers HTTP");
+    let replayed = answer["headers"].as_object().is_some_and(|h| {
+        h.keys()
+            .any(|k| k.eq_ignore_ascii_case("idempotent-replayed"))
+    });
+    let body = answer["body"]
+        .as_str()
+        .and_then(|b| serde_json::from_str(b).ok())
+        .unwrap_or(Value::Null);
+    (answer["statusCode"].as_u64().unwrap(), body, replayed)
+}
+
+/// Round 2's writes on send: the idempotency claim (`PutItem`), the ask's transaction and the
+/// stored answer (`UpdateItem`), each under every fault once, and with the answer lost past
+/// the SDK's retries too. The question is posted once, and a retry of the same key replays the
+/// first answer.
+#[tokio::test]
+async fn an_ask_with_a_key_posts_once_when_its_writes_lose_their_answers() {
+    let ops = ["PutItem", "TransactWriteItems", "UpdateItem"];
+    let mut cases: Vec<(&str, Fault, usize)> = ops
+        .iter()
+        .flat_map(|op| Fault::ALL.map(|f| (*op, f, 1)))
+        .collect();
+    cases.extend([
+        ("PutItem", Fault::CommitThenLose, 10),
+        ("TransactWriteItems", Fault::CommitThenLose, 10),
+        ("UpdateItem", Fault::CommitThenLose, 2),
+    ]);
+    for (op, fault, n) in cases {
+        let case = format!("{op} {fault:?} x{n}");
+        let w = World::new().await;
+        w.put("train/embedding/", 0, 150).await;
+        w.weekly_seek(WEEK).await;
+        w.slack.clear();
+        let proxy = DynamoProxy::in_front_of_moto().await;
+        let env = vec![
+            ("STATE_TABLE".to_owned(), w.table.clone()),
+            ("SLACK_WEBHOOK_URL".to_owned(), w.slack.webhook_url()),
+            ("SEND_URL_AUTH".to_owned(), "NONE".to_owned()),
+            ("SEND_TOKEN".to_owned(), "ask-token".to_owned()),
+        ];
+        let send = Running::start("send", env, &proxy).await;
+        proxy.fail_next(op, fault, n);
+        let (status, first, _) = ask_with_key(&send, 1, "eval-42").await;
+        assert_eq!(status, 201, "{case}: {first}");
+        assert!(proxy.injected() > 0, "{case}: no fault was injected");
+        proxy.heal();
+        let asked: Vec<String> = w
+            .slack
+            .channel()
+            .iter()
+            .map(|p| p.text().to_owned())
+            .collect();
+        assert_eq!(asked.len(), 1, "{case}: {asked:?}");
+        assert!(asked[0].starts_with("Model quality dropped"), "{case}");
+        let id = first["request_id"].as_str().unwrap().to_owned();
+        assert_eq!(
+            w.string("latest_request", "request_id").await.as_deref(),
+            Some(id.as_str()),
+            "{case}"
+        );
+        // The client's retry of the same call: the same answer, nothing posted again.
+        let (status, again, replayed) = ask_with_key(&send, 2, "eval-42").await;
+        assert_eq!((status, replayed), (201, true), "{case}: {again}");
+        assert_eq!(again["request_id"], first["request_id"], "{case}");
+        assert_eq!(w.slack.channel().len(), 1, "{case}: posted twice");
+    }
+}

@@ -27,11 +27,18 @@ struct Rig {
     children: Vec<tokio::process::Child>,
     logs: Vec<Arc<Mutex<Vec<String>>>>,
     clicks: u32,
+    /// Who clicks next.
+    who: (&'static str, &'static str),
 }
 
 impl Rig {
     /// `kfp`: whether the KFP settings are given; `instances`: concurrent execution environments.
     async fn start(kfp_settings: bool, instances: usize) -> Self {
+        Self::start_with(kfp_settings, instances, &[]).await
+    }
+
+    /// As [`Rig::start`], with more variables for actions.
+    async fn start_with(kfp_settings: bool, instances: usize, extra: &[(&str, &str)]) -> Self {
         let w = World::new().await;
         let kfp = KfpStandIn::start().await;
         let invoke = InvokeStandIn::start().await;
@@ -54,6 +61,11 @@ impl Rig {
                 env.push((k.into(), v.into()));
             }
         }
+        env.extend(
+            extra
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        );
         let mut children = Vec::new();
         let mut all_logs = Vec::new();
         for _ in 0..instances {
@@ -69,6 +81,7 @@ impl Rig {
             children,
             logs: all_logs,
             clicks: 0,
+            who: ANN,
         }
     }
 
@@ -84,7 +97,7 @@ impl Rig {
         let body = form(&block_actions(
             action,
             request_id,
-            ANN,
+            self.who,
             &self.w.slack.response_url(response),
         ));
         let now = ct_shared::Timestamp::now().secs();
@@ -505,6 +518,49 @@ async fn a_launch_that_cannot_be_queued_says_so_with_retry() {
 }
 
 #[tokio::test]
+async fn retry_follows_approvers_a_refused_press_queues_nothing() {
+    // GIVEN APPROVERS=U0ANN and an approved request whose launch could not be queued
+    let mut rig = Rig::start_with(true, 1, &[("APPROVERS", "U0ANN")]).await;
+    let id = rig.asked().await;
+    rig.invoke.refuse(Some(500));
+    assert_eq!(rig.click("train", &id, "m").await, 200);
+    rig.invoke.refuse(None);
+    let queued = rig.launch_jobs();
+    assert!(
+        rig.channel()
+            .last()
+            .unwrap()
+            .starts_with("Could not start the training run"),
+        "{:?}",
+        rig.channel()
+    );
+    // WHEN eve, not an approver, presses Retry
+    rig.who = ("U0EVE", "eve");
+    assert_eq!(rig.click("retry", &id, "eve").await, 200);
+    // THEN only she is told, and no launch job is queued, no run started
+    let told = &rig.w.slack.responses("eve")[0].body;
+    assert_eq!(told["response_type"], "ephemeral");
+    assert_eq!(told["text"], "Only <@U0ANN> can approve training.");
+    assert_eq!(rig.launch_jobs(), queued, "no launch job for eve");
+    rig.invoke.settle(Duration::from_secs(30)).await;
+    assert!(rig.kfp.runs().is_empty());
+    assert_eq!(started_messages(&rig.channel()), 0);
+    // WHEN ann presses it, the run starts once
+    rig.who = ANN;
+    assert_eq!(rig.click("retry", &id, "ann").await, 200);
+    rig.invoke.settle(Duration::from_secs(30)).await;
+    assert_eq!(rig.kfp.runs().len(), 1);
+    assert_eq!(started_messages(&rig.channel()), 1);
+    let lines = rig.stop().await;
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("refused a click") && l.contains("U0EVE")),
+        "the refusal is logged with eve's id"
+    );
+}
+
+#[tokio::test]
 async fn a_job_retried_after_its_invocation_timed_out_finds_the_run_it_made_and_announces_once() {
     use aws_sdk_dynamodb::types::AttributeValue;
     let mut rig = Rig::start(true, 1).await;
@@ -551,5 +607,97 @@ async fn a_job_retried_after_its_invocation_timed_out_finds_the_run_it_made_and_
         .unwrap();
     assert_eq!(again["launch"], "already_started", "{again}");
     assert_eq!(started_messages(&rig.channel()), 1);
+    rig.stop().await;
+}
+
+/// Round 2's launch writes (`UpdateItem`: take the launch, record the run, mark it announced),
+/// each under every fault, and with the answer lost past every retry, through a fault-injecting DynamoDB proxy
+/// in front of actions: one run, announced once, and the launch recorded as started.
+#[tokio::test]
+async fn launch_writes_that_lose_their_answers_still_make_one_run_announced_once() {
+    use harness::dynamo_proxy::{DynamoProxy, Fault};
+    // The job makes three UpdateItems: take the launch, record the run, mark it announced.
+    let mut cases: Vec<(usize, Fault, usize)> = (0..3)
+        .flat_map(|pass| Fault::ALL.map(|f| (pass, f, 1)))
+        .collect();
+    cases.extend([
+        (0, Fault::CommitThenLose, 10),
+        (2, Fault::CommitThenLose, 10),
+    ]);
+    for (pass, fault, n) in cases {
+        let case = format!("UpdateItem after {pass}: {fault:?} x{n}");
+        let proxy = DynamoProxy::in_front_of_moto().await;
+        let (k, v) = proxy.env();
+        let mut rig = Rig::start_with(true, 1, &[(k.as_str(), v.as_str())]).await;
+        let id = rig.asked().await;
+        proxy.fail_after("UpdateItem", pass, fault, n);
+        assert_eq!(rig.click("train", &id, "m").await, 200, "{case}");
+        rig.invoke.settle(Duration::from_secs(60)).await;
+        assert!(proxy.injected() > 0, "{case}: no fault was injected");
+        proxy.heal();
+        assert_eq!(rig.kfp.runs().len(), 1, "{case}");
+        assert_eq!(
+            started_messages(&rig.channel()),
+            1,
+            "{case}: {:?}",
+            rig.channel()
+        );
+        let status = rig.status().await;
+        assert_eq!(
+            status["latest_run"]["launch"], "started",
+            "{case}: {status}"
+        );
+        rig.stop().await;
+    }
+}
+
+/// The decision committed, but every answer after it was lost or late, past actions' read-back:
+/// ann was answered 503 and no launch was queued. Her next press hears it is approved and
+/// queues the missing launch: one run, announced once; a further press starts nothing.
+#[tokio::test]
+async fn a_press_on_an_approval_whose_launch_was_never_queued_starts_it_once() {
+    use harness::dynamo_proxy::{DynamoProxy, Fault};
+    let proxy = DynamoProxy::in_front_of_moto().await;
+    let (k, v) = proxy.env();
+    let mut rig = Rig::start_with(true, 1, &[(k.as_str(), v.as_str())]).await;
+    let id = rig.asked().await;
+    // GIVEN Train! commits unheard, and every read after it is slow past the budgets
+    proxy.fail_next("TransactWriteItems", Fault::CommitThenLose, 1);
+    proxy.fail_after("GetItem", 3, Fault::Slow, 50);
+    assert_eq!(rig.click("train", &id, "m").await, 503);
+    proxy.heal();
+    assert_eq!(
+        rig.w
+            .string(&format!("request#{id}"), "status")
+            .await
+            .as_deref(),
+        Some("approved"),
+        "the decision committed"
+    );
+    assert_eq!(rig.launch_jobs(), 0, "no launch was queued");
+    // WHEN ann presses again, after the deciding handling's moment has passed
+    tokio::time::sleep(Duration::from_secs(11)).await;
+    assert_eq!(rig.click("train", &id, "again").await, 200);
+    rig.invoke.settle(Duration::from_secs(60)).await;
+    // THEN she is told it is approved and that the run is being started; one run, once
+    let told = rig.w.slack.responses("again");
+    let text = told[0].text();
+    assert!(
+        text.starts_with("Already approved by <@U0ANN>")
+            && text.ends_with("No training run had started for it, so one is being started now."),
+        "{text}"
+    );
+    assert_eq!(rig.kfp.runs().len(), 1);
+    assert_eq!(started_messages(&rig.channel()), 1);
+    // AND a further press starts nothing
+    assert_eq!(rig.click("train", &id, "third").await, 200);
+    rig.invoke.settle(Duration::from_secs(30)).await;
+    assert_eq!(rig.launch_jobs(), 1);
+    assert_eq!(rig.kfp.runs().len(), 1);
+    assert!(
+        !rig.w.slack.responses("third")[0]
+            .text()
+            .contains("being started now")
+    );
     rig.stop().await;
 }

@@ -360,5 +360,25 @@ async fn the_console_answers_json_errors_adds_in_the_background_and_runs_one_see
             .contains("1510 in faiss"),
         "{last}"
     );
+
+    // The /ask line ct-local prints (and the README shows) works as printed, with curl.
+    let ask = up
+        .printed
+        .iter()
+        .find_map(|l| l.strip_prefix("ask on a quality signal: "))
+        .unwrap_or_else(|| panic!("no /ask line: {:?}", up.printed));
+    assert!(ask.starts_with("curl "), "{ask}");
+    let out = std::process::Command::new("sh")
+        .args(["-c", &format!("{ask} -sS -w ' %{{http_code}}'")])
+        .output()
+        .expect("sh runs (curl is needed: apt-get install -y curl)");
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success() && said.ends_with(" 201"),
+        "{said} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(said.contains("\"kind\":\"quality\""), "{said}");
+    assert_eq!(channel_len(&http, &c).await, before + 2);
     up.stop().await;
 }

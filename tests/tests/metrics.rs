@@ -218,9 +218,10 @@ async fn a_seek_an_approval_and_a_notice_emit_valid_emf_with_the_values_that_hap
     let text = std::fs::read_to_string(harness::repo_root().join("template.yaml")).unwrap();
     let doc: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
     let alarm = &doc["Resources"]["SeekHeartbeatAlarm"]["Properties"];
-    assert_eq!(alarm["Namespace"].as_str(), Some("ct-trigger"));
     assert_eq!(alarm["TreatMissingData"].as_str(), Some("breaching"));
-    let watched = alarm["MetricName"].as_str().unwrap();
+    let metric = &alarm["Metrics"][0]["MetricStat"]["Metric"];
+    assert_eq!(metric["Namespace"].as_str(), Some("ct-trigger"));
+    let watched = metric["MetricName"].as_str().unwrap();
     assert!(
         all.iter()
             .any(|s| s.name == watched && s.dimensions.len() == 1),

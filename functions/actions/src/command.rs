@@ -3,12 +3,22 @@
 //! Every answer is ephemeral and goes back in the HTTP response, well within Slack's 3 s.
 
 use crate::Actions;
+use crate::metrics::{Observation, Refusal};
+use ct_shared::Timestamp;
 use ct_shared::aws::dynamo::{DecisionStore, StatusStore};
+use ct_shared::aws::invoke::AsyncInvoker;
+use ct_shared::schedule::Next;
 use ct_shared::slack::SlackPoster;
 use serde_json::{Value, json};
+use std::time::Duration;
 
 pub const USAGE: &str = "Usage: `/ct-trigger status` (counts against thresholds, the open \
-request and the last decision) or `/ct-trigger help`.";
+request, the last decision and the next scheduled seek), `/ct-trigger seek` (count now; the \
+result is posted here) or `/ct-trigger help`.";
+
+/// The most reading the status or queueing a count may take, so the answer still reaches
+/// Slack within its 3 s.
+const QUEUE_BUDGET: Duration = Duration::from_secs(2);
 
 /// A slash command's form, when the body is one (it has `command` and no `payload`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,20 +47,81 @@ fn ephemeral(text: &str) -> Value {
     json!({"response_type": "ephemeral", "text": text})
 }
 
-impl<S: DecisionStore + StatusStore, P: SlackPoster, Q> Actions<S, P, Q> {
-    pub async fn command(&self, cmd: &Command) -> Value {
+impl<S: DecisionStore + StatusStore, P: SlackPoster, Q: AsyncInvoker> Actions<S, P, Q> {
+    /// Answers one slash command at time `now`, and says what it came to (for the metrics).
+    pub async fn command(&self, cmd: &Command, now: Timestamp) -> (Value, Observation) {
         let word = cmd.text.split_whitespace().next().unwrap_or("help");
         tracing::info!(user_id = %cmd.user_id, command = word, "slash command");
-        match word.to_ascii_lowercase().as_str() {
-            "status" => match self.store.status().await {
-                Ok(s) => ephemeral(&status_text(&s)),
-                Err(e) => {
+        let answer = match word.to_ascii_lowercase().as_str() {
+            "status" => match tokio::time::timeout(QUEUE_BUDGET, self.store.status()).await {
+                Ok(Ok(s)) => {
+                    let mut text = status_text(&s);
+                    if let Some(line) = self.next_seek_line(now) {
+                        text.push('\n');
+                        text.push_str(&line);
+                    }
+                    text
+                }
+                Ok(Err(e)) => {
                     tracing::error!(error = %e, "could not read the state table");
-                    ephemeral("Could not read the state table; try again.")
+                    "Could not read the state table; try again.".to_owned()
+                }
+                Err(_) => {
+                    tracing::error!("the state table did not answer within {QUEUE_BUDGET:?}");
+                    "Could not read the state table in time; try again.".to_owned()
                 }
             },
-            _ => ephemeral(USAGE),
+            "seek" => return self.seek_now(cmd).await,
+            _ => USAGE.to_owned(),
+        };
+        (ephemeral(&answer), Observation::default())
+    }
+
+    /// `/ct-trigger seek`: queues one count of every dataset (seek invoked asynchronously with
+    /// `{}`, a manual run, which posts its result like the weekly one) and answers at once.
+    async fn seek_now(&self, cmd: &Command) -> (Value, Observation) {
+        if !self.config.approvers.allows(&cmd.user_id) {
+            tracing::warn!(user_id = %cmd.user_id, reason = "not_approver", "refused a slash command");
+            let text = format!(
+                "Only {} can start a count.",
+                self.config.approvers.mentions()
+            );
+            return (ephemeral(&text), Observation::refused(Refusal::NotApprover));
         }
+        let Some(seeks) = &self.seeks else {
+            return (
+                ephemeral("Counting from Slack is not set up here: SEEK_FUNCTION_NAME is not set."),
+                Observation::default(),
+            );
+        };
+        let text = match crate::queue_within(seeks, &json!({}), QUEUE_BUDGET).await {
+            Ok(()) => {
+                tracing::info!(user_id = %cmd.user_id, "queued a count");
+                "Counting now; the result will be posted here.".to_owned()
+            }
+            Err(e) => {
+                tracing::error!(user_id = %cmd.user_id, error = %e, "could not queue a count");
+                "Could not start a count; try again in a minute.".to_owned()
+            }
+        };
+        (ephemeral(&text), Observation::default())
+    }
+
+    /// When the next scheduled seek runs, in each reader's own time zone (Slack's date
+    /// formatting), with the expression it comes from.
+    fn next_seek_line(&self, now: Timestamp) -> Option<String> {
+        let schedule = self.config.schedule.as_ref()?;
+        // In code style: a cron expression's `*`s would otherwise read as bold.
+        let how = format!("`{}` in {}", schedule.expression(), schedule.zone());
+        Some(match schedule.next_after(now) {
+            Next::At(t) => format!(
+                "Next scheduled seek: <!date^{}^{{date_short_pretty}} at {{time}}|{}> ({how})",
+                t.secs(),
+                t.rfc3339()
+            ),
+            Next::Never => format!("No scheduled seek is left ({how})."),
+            Next::Unknown => format!("Scheduled seeks: {how}."),
+        })
     }
 }
 

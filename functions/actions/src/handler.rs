@@ -31,8 +31,14 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 /// Attempts at recording a decision when a dataset's trained count moved meanwhile.
 const DECIDE_ATTEMPTS: usize = 3;
 /// The most the state store may take for one click, retries included. Slack wants the answer
-/// within 3 s; the notifications take at most 1 s after this (`RetryPolicy::INTERACTIVE`).
-pub const DECIDE_BUDGET: std::time::Duration = std::time::Duration::from_millis(1700);
+/// within 3 s: this, then at most [`READ_BACK_BUDGET`], then the notifications' 1 s
+/// (`RetryPolicy::INTERACTIVE`).
+pub const DECIDE_BUDGET: std::time::Duration = std::time::Duration::from_millis(1200);
+/// After a decide that failed or ran out of time: how long one consistent read may take to learn
+/// whether the click's own decision committed anyway (its answer lost or late).
+pub const READ_BACK_BUDGET: std::time::Duration = std::time::Duration::from_millis(800);
+/// How old an approval without a launch must be before a later press queues its launch.
+const RESUME_AFTER_SECS: i64 = 10;
 
 pub mod launch;
 
@@ -45,6 +51,8 @@ pub struct Actions<S, P, Q> {
     pub slack: P,
     /// Where launch jobs are queued: `Some` when Kubeflow Pipelines is configured.
     pub launches: Option<Q>,
+    /// The seek function `/ct-trigger seek` queues a count to: `Some` with `SEEK_FUNCTION_NAME`.
+    pub seeks: Option<Q>,
 }
 
 /// The deployed shape: DynamoDB, reqwest and the Lambda API.
@@ -59,7 +67,12 @@ impl LiveActions {
             (Some(_), Some(function)) => Some(LambdaInvoker::new(sdk, function.clone())),
             _ => None,
         };
+        let seeks = config
+            .seek_function
+            .as_ref()
+            .map(|function| LambdaInvoker::new(sdk, function.clone()));
         Ok(Actions {
+            seeks,
             store: DynamoStore::with_patience(
                 sdk,
                 config.common.state_table.clone(),
@@ -163,10 +176,8 @@ impl<S: DecisionStore + LaunchStore + StatusStore, P: SlackPoster, Q: AsyncInvok
             );
         }
         if let Some(cmd) = command::parse(body) {
-            return (
-                reply(StatusCode::OK, self.command(&cmd).await),
-                Observation::default(),
-            );
+            let (answer, observation) = self.command(&cmd, now).await;
+            return (reply(StatusCode::OK, answer), observation);
         }
         let click = match interaction::parse_interaction(body) {
             Ok(Interaction::Decide(click)) => click,
@@ -189,7 +200,10 @@ impl<S: DecisionStore + LaunchStore + StatusStore, P: SlackPoster, Q: AsyncInvok
                 .await;
             return (ok(), Observation::refused(Refusal::NotApprover));
         }
-        let decided = tokio::time::timeout(DECIDE_BUDGET, self.decide(&click, now))
+        // Who this click is, stored with its decision: a retry, a re-read, or the read-back
+        // below can then tell this click's own decision from someone else's.
+        let identity = click.identity(&ct_shared::domain::new_request_id());
+        let decided = tokio::time::timeout(DECIDE_BUDGET, self.decide(&click, &identity, now))
             .await
             .unwrap_or_else(|_| {
                 Err(StoreError::Dynamo {
@@ -197,9 +211,13 @@ impl<S: DecisionStore + LaunchStore + StatusStore, P: SlackPoster, Q: AsyncInvok
                     reason: format!("no answer within {DECIDE_BUDGET:?}"),
                 })
             });
+        let decided = match decided {
+            Err(e) => self.read_back(&click, &identity, e).await,
+            done => done,
+        };
         match decided {
             Ok(Some((request, verdict))) => {
-                let notify_failures = self.notify(&click, &request, &verdict).await;
+                let notify_failures = self.notify(&click, &request, &verdict, now).await;
                 let observation = match &verdict {
                     Verdict::Recorded(d) => Observation {
                         decided: Some(d.choice),
@@ -236,20 +254,59 @@ impl<S: DecisionStore + LaunchStore + StatusStore, P: SlackPoster, Q: AsyncInvok
         }
     }
 
-    /// Records the click's decision if it is the first on an open request.
-    /// `None`: no such request.
+    /// After a decide that failed or timed out: one bounded, consistent read. If the request is
+    /// decided by this very click, the write happened and only its answer was lost or late: the
+    /// decision is this click's, and its notices follow. Otherwise the failure stands.
+    async fn read_back(
+        &self,
+        click: &Click,
+        identity: &str,
+        failure: StoreError,
+    ) -> Result<Option<(ApprovalRequest, Verdict)>, StoreError> {
+        let read = tokio::time::timeout(
+            READ_BACK_BUDGET,
+            self.store.request_and_decider(&click.request_id),
+        )
+        .await;
+        match read {
+            Ok(Ok(Some((request, Some(decider))))) if decider == identity => {
+                match request.decision.clone() {
+                    Some(d) => {
+                        tracing::warn!(
+                            request_id = %request.id,
+                            error = %failure,
+                            "the decision committed though its answer was lost; carrying on"
+                        );
+                        Ok(Some((request, Verdict::Recorded(d))))
+                    }
+                    None => Err(failure),
+                }
+            }
+            _ => Err(failure),
+        }
+    }
+
+    /// Records the click's decision if it is the first on an open request. `identity` is the
+    /// click's (see `Click::identity`). `None`: no such request.
     pub async fn decide(
         &self,
         click: &Click,
+        identity: &str,
         now: Timestamp,
     ) -> Result<Option<(ApprovalRequest, Verdict)>, StoreError> {
-        let identity = click.identity(&ct_shared::domain::new_request_id());
         for _ in 0..DECIDE_ATTEMPTS {
-            let Some(request) = self.store.request(&click.request_id).await? else {
+            let Some((request, decider)) =
+                self.store.request_and_decider(&click.request_id).await?
+            else {
                 return Ok(None);
             };
             let newest = self.store.latest_request_id().await?;
             match request.standing(newest.as_deref()) {
+                // Decided by this click: an earlier attempt's write committed unheard.
+                Standing::Decided(d) if decider.as_deref() == Some(identity) => {
+                    tracing::info!(request_id = %request.id, "found this click's own decision");
+                    return Ok(Some((request, Verdict::Recorded(d))));
+                }
                 Standing::Decided(d) => return Ok(Some((request, Verdict::AlreadyDecided(d)))),
                 Standing::Superseded { .. } => return Ok(Some((request, Verdict::Superseded))),
                 Standing::Open => {}
@@ -267,7 +324,7 @@ impl<S: DecisionStore + LaunchStore + StatusStore, P: SlackPoster, Q: AsyncInvok
             };
             if self
                 .store
-                .decide(&request, &decision, &trained_now, &identity)
+                .decide(&request, &decision, &trained_now, identity)
                 .await?
             {
                 tracing::info!(
@@ -288,7 +345,6 @@ impl<S: DecisionStore + LaunchStore + StatusStore, P: SlackPoster, Q: AsyncInvok
 
     /// A click by someone not in `APPROVERS`: nothing changes; only they are told, and the
     /// refusal is logged with their user id.
-    /// Tells someone who may not approve (`APPROVERS`) that their click changed nothing.
     async fn refuse_person(&self, by: &Person, request_id: &str, response_url: Option<&str>) {
         tracing::warn!(
             user_id = %by.id,
@@ -313,11 +369,27 @@ impl<S: DecisionStore + LaunchStore + StatusStore, P: SlackPoster, Q: AsyncInvok
     /// Tells Slack, after the decision is durable. Each post has a short budget, the two run
     /// together, and a failure is logged: it neither undoes nor repeats the decision. Returns
     /// how many failed.
-    async fn notify(&self, click: &Click, request: &ApprovalRequest, verdict: &Verdict) -> u64 {
+    async fn notify(
+        &self,
+        click: &Click,
+        request: &ApprovalRequest,
+        verdict: &Verdict,
+        now: Timestamp,
+    ) -> u64 {
         let policy = RetryPolicy::INTERACTIVE;
         let to_clicker = match verdict {
             Verdict::Recorded(d) => messages::decided_request(request, d),
-            Verdict::AlreadyDecided(d) => messages::already_decided(d),
+            Verdict::AlreadyDecided(d) => {
+                let mut told = messages::already_decided(d);
+                if self.resume_launch(click, &request.id, d, now).await {
+                    told["text"] = format!(
+                        "{} No training run had started for it, so one is being started now.",
+                        told["text"].as_str().unwrap_or_default()
+                    )
+                    .into();
+                }
+                told
+            }
             Verdict::Superseded => messages::superseded(),
         };
         let response = async {
@@ -377,6 +449,46 @@ impl<S: DecisionStore + LaunchStore + StatusStore, P: SlackPoster, Q: AsyncInvok
 }
 
 impl<S: DecisionStore + LaunchStore, P: SlackPoster, Q: AsyncInvoker> Actions<S, P, Q> {
+    /// A press on an approval whose launch was never queued: the click that decided it lost
+    /// its answers past the read-back, or actions stopped between recording the decision and
+    /// queueing the job. Queues the job now and says so (`true`). Launch jobs are idempotent
+    /// (one run per approval), so a job queued twice still starts one run. A launch that
+    /// failed is left to its Retry button.
+    async fn resume_launch(
+        &self,
+        click: &Click,
+        request_id: &str,
+        decision: &Decision,
+        now: Timestamp,
+    ) -> bool {
+        let Some(queue) = &self.launches else {
+            return false;
+        };
+        // The deciding handling queues its job within a second of the decision: give it that.
+        if decision.choice != Choice::Train || decision.at.plus_secs(RESUME_AFTER_SECS) > now {
+            return false;
+        }
+        let launch =
+            match tokio::time::timeout(READ_BACK_BUDGET, self.store.launch(request_id)).await {
+                Ok(Ok(Some(launch))) => launch,
+                _ => return false,
+            };
+        if !launch.approved || launch.state.is_some() {
+            return false;
+        }
+        let job = LaunchJob::new(request_id, Origin::Approval, click.response_url.clone());
+        match queue_within(queue, &job.to_event(), READ_BACK_BUDGET).await {
+            Ok(()) => {
+                tracing::warn!(request_id, job_id = %job.job_id, "queued the launch of an approval that had none");
+                true
+            }
+            Err(e) => {
+                tracing::error!(request_id, error = %e, "could not queue the missing launch");
+                false
+            }
+        }
+    }
+
     /// Retry on a launch that could not start: queue a new job, if the launch is waiting for one.
     async fn retry(&self, retry: &RetryClick, now: Timestamp) -> Response<Body> {
         let Some(queue) = &self.launches else {
@@ -462,6 +574,19 @@ impl<S: DecisionStore + LaunchStore, P: SlackPoster, Q: AsyncInvoker> Actions<S,
             // queued: one more job is harmless (one job at a time holds the launch).
             _ => None,
         }
+    }
+}
+
+/// Queues `payload` within `budget`, so a slow Lambda API cannot hold Slack's answer past its
+/// 3 s. The error says why, for the log.
+pub(crate) async fn queue_within<Q: AsyncInvoker>(
+    queue: &Q,
+    payload: &Value,
+    budget: std::time::Duration,
+) -> Result<(), String> {
+    match tokio::time::timeout(budget, queue.invoke_async(payload)).await {
+        Ok(queued) => queued.map_err(|e| e.to_string()),
+        Err(_) => Err(format!("no answer from the Lambda API within {budget:?}")),
     }
 }
 

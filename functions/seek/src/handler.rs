@@ -7,7 +7,8 @@
 use ct_shared::Timestamp;
 use ct_shared::aws::SdkConfig;
 use ct_shared::aws::dynamo::{
-    DynamoStore, Patience, Preparation, Prepared, SeekStore, StoreError, Window, WindowState,
+    DynamoStore, HeartbeatStore, Patience, Preparation, Prepared, SeekStore, StoreError, Window,
+    WindowState,
 };
 use ct_shared::aws::s3::{CountError, ObjectCounter, S3Counter, Tally};
 use ct_shared::config::SeekConfig;
@@ -31,14 +32,26 @@ pub enum Trigger {
     Scheduled { time: Timestamp, id: Option<String> },
     /// `{}`: seek now. Lambda's own retries of one invocation keep its request id.
     Manual,
+    /// The heartbeat schedule (`"detail-type": "Heartbeat"`): count nothing, post nothing;
+    /// report how long ago seek last succeeded (`LastSeekAge`), for the heartbeat alarm.
+    Heartbeat,
 }
 
 impl Trigger {
+    /// The window's time: the scheduled time, or `now` for a manual seek.
+    pub fn time(&self, now: Timestamp) -> Timestamp {
+        match self {
+            Trigger::Scheduled { time, .. } => *time,
+            Trigger::Manual | Trigger::Heartbeat => now,
+        }
+    }
+
     /// The durable de-duplication key.
     pub fn window(&self, invocation_id: &str) -> String {
         match self {
             Trigger::Scheduled { time, .. } => format!("scheduled#{}", time.rfc3339()),
             Trigger::Manual => format!("manual#{invocation_id}"),
+            Trigger::Heartbeat => format!("heartbeat#{invocation_id}"),
         }
     }
 }
@@ -94,12 +107,16 @@ pub fn parse_trigger(event: &Value) -> Result<Trigger, SeekError> {
     if obj.is_empty() {
         return Ok(Trigger::Manual);
     }
-    if let Some(kind) = obj.get("detail-type")
-        && kind.as_str() != Some("Scheduled Event")
-    {
-        return Err(SeekError::BadEvent(format!(
-            "detail-type {kind} is not \"Scheduled Event\""
-        )));
+    if let Some(kind) = obj.get("detail-type") {
+        match kind.as_str() {
+            Some("Scheduled Event") => {}
+            Some("Heartbeat") => return Ok(Trigger::Heartbeat),
+            _ => {
+                return Err(SeekError::BadEvent(format!(
+                    "detail-type {kind} is neither \"Scheduled Event\" nor \"Heartbeat\""
+                )));
+            }
+        }
     }
     let time = obj.get("time").ok_or_else(|| {
         SeekError::BadEvent("expected {} or a Scheduled Event with a \"time\" field".into())
@@ -219,6 +236,7 @@ impl<C: ObjectCounter, S: SeekStore, P: SlackPoster> Seeker<C, S, P> {
     async fn prepare(
         &self,
         key: &str,
+        at: Timestamp,
         invocation_id: &str,
         now: Timestamp,
         stop: Option<SystemTime>,
@@ -267,6 +285,7 @@ impl<C: ObjectCounter, S: SeekStore, P: SlackPoster> Seeker<C, S, P> {
             };
             let prep = Preparation {
                 window: key.to_owned(),
+                at,
                 now,
                 counts: counts.clone(),
                 existed,
@@ -310,7 +329,9 @@ impl<C: ObjectCounter, S: SeekStore, P: SlackPoster> Seeker<C, S, P> {
     ) -> Result<Outcome, SeekError> {
         let key = trigger.window(invocation_id);
         let stop = deadline.map(counting_stops_at);
-        let (window, counted, counts) = self.prepare(&key, invocation_id, now, stop).await?;
+        let (window, counted, counts) = self
+            .prepare(&key, trigger.time(now), invocation_id, now, stop)
+            .await?;
         let outcome = |result| Outcome {
             window: key.clone(),
             result,
@@ -370,14 +391,72 @@ impl<C: ObjectCounter, S: SeekStore, P: SlackPoster> Seeker<C, S, P> {
     }
 }
 
-/// The Lambda entry point: the event, then [`Seeker::run`] at the current time.
-pub async fn handle<C: ObjectCounter, S: SeekStore, P: SlackPoster>(
+/// What one invocation answers: a seek's outcome, or a heartbeat's reading.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Answer {
+    Seek(Outcome),
+    Heartbeat(Beat),
+}
+
+/// A heartbeat's reading: how long ago seek last succeeded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Beat {
+    /// When seek last succeeded, or (with no `window`) when the first heartbeat started the
+    /// clock because none had yet.
+    pub last_seek: String,
+    pub window: Option<String>,
+    pub age_seconds: i64,
+}
+
+/// The Lambda entry point (`main` runs this): a heartbeat, or a seek.
+pub async fn serve<C: ObjectCounter, S: SeekStore + HeartbeatStore, P: SlackPoster>(
+    seeker: &Seeker<C, S, P>,
+    event: lambda_runtime::LambdaEvent<Value>,
+) -> Result<Answer, SeekError> {
+    if parse_trigger(&event.payload)? == Trigger::Heartbeat {
+        return heartbeat(seeker, Timestamp::now())
+            .await
+            .map(Answer::Heartbeat);
+    }
+    handle(seeker, event).await.map(Answer::Seek)
+}
+
+/// The heartbeat: reads when seek last succeeded and emits its age as `LastSeekAge`.
+pub async fn heartbeat<C, S: HeartbeatStore, P>(
+    seeker: &Seeker<C, S, P>,
+    now: Timestamp,
+) -> Result<Beat, SeekError> {
+    let last = seeker.store.last_seek(now).await?;
+    let age = now.secs().saturating_sub(last.since.secs()).max(0);
+    Line::new(&seeker.config.common.stack)
+        .metric("LastSeekAge", Unit::Seconds, age as f64)
+        .emit(now);
+    tracing::info!(last_seek = %last.since, window = ?last.window, age_seconds = age, "heartbeat");
+    Ok(Beat {
+        last_seek: last.since.rfc3339(),
+        window: last.window,
+        age_seconds: age,
+    })
+}
+
+/// A seek: the event, then [`Seeker::run`] at the current time; a success is recorded for the
+/// heartbeat. A `Heartbeat` event is refused here ([`serve`] answers it).
+pub async fn handle<C: ObjectCounter, S: SeekStore + HeartbeatStore, P: SlackPoster>(
     seeker: &Seeker<C, S, P>,
     event: lambda_runtime::LambdaEvent<Value>,
 ) -> Result<Outcome, SeekError> {
     let trigger = parse_trigger(&event.payload)?;
-    if let Trigger::Scheduled { id, time } = &trigger {
-        tracing::info!(event_id = ?id, scheduled = %time, "scheduled seek");
+    match &trigger {
+        Trigger::Scheduled { id, time } => {
+            tracing::info!(event_id = ?id, scheduled = %time, "scheduled seek")
+        }
+        Trigger::Heartbeat => {
+            return Err(SeekError::BadEvent(
+                "a Heartbeat event is answered by seek::serve".into(),
+            ));
+        }
+        Trigger::Manual => {}
     }
     let now = Timestamp::now();
     // lambda_runtime's deadline: milliseconds since the epoch (0 when unknown).
@@ -386,6 +465,8 @@ pub async fn handle<C: ObjectCounter, S: SeekStore, P: SlackPoster>(
     let outcome = seeker
         .run_until(&trigger, &event.context.request_id, now, deadline)
         .await?;
+    // Posted by this delivery or an earlier one: either way the window succeeded.
+    seeker.store.seek_succeeded(&outcome.window, now).await?;
     for line in metrics(&seeker.config.common.stack, &outcome) {
         line.emit(now);
     }
@@ -393,7 +474,7 @@ pub async fn handle<C: ObjectCounter, S: SeekStore, P: SlackPoster>(
 }
 
 /// The metrics of a successful seek: per dataset it counted, `Objects`, `NewObjects` and
-/// `Threshold`; per run, `SeekSucceeded` (the heartbeat), and when it counted, `CountSeconds`,
+/// `Threshold`; per run, `SeekSucceeded` and `LastSeekAge` 0 (the heartbeat), and when it counted, `CountSeconds`,
 /// `ListRequests` and `Asked`.
 pub fn metrics(stack: &str, outcome: &Outcome) -> Vec<Line> {
     let mut lines: Vec<Line> = outcome
@@ -407,7 +488,10 @@ pub fn metrics(stack: &str, outcome: &Outcome) -> Vec<Line> {
                 .count("Threshold", c.threshold)
         })
         .collect();
-    let mut run = Line::new(stack).count("SeekSucceeded", 1);
+    let mut run =
+        Line::new(stack)
+            .count("SeekSucceeded", 1)
+            .metric("LastSeekAge", Unit::Seconds, 0.0);
     if !outcome.counted.is_empty() {
         let seconds = outcome.counted.iter().map(|c| c.seconds).sum();
         let requests = outcome.counted.iter().map(|c| c.tally.list_requests).sum();
@@ -451,6 +535,8 @@ mod tests {
             "same window, other delivery"
         );
         assert_eq!(parse_trigger(&json!({})).unwrap(), Trigger::Manual);
+        let beat = json!({"detail-type": "Heartbeat", "source": "aws.scheduler", "time": "2026-11-24T06:00:00Z"});
+        assert_eq!(parse_trigger(&beat).unwrap(), Trigger::Heartbeat);
         assert_eq!(Trigger::Manual.window("req-9"), "manual#req-9");
     }
 

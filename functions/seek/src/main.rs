@@ -11,7 +11,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let seeker = seek::LiveSeeker::live(config, &sdk)?;
     let seeker = &seeker;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
-        seek::handle(seeker, event)
+        seek::serve(seeker, event)
     }))
     .await
 }

@@ -20,17 +20,20 @@ pub struct Click {
 }
 
 impl Click {
-    /// This click's identity, recorded with the decision it makes: the user and the moment
-    /// Slack stamped the press (`action_ts`, else the interaction's `trigger_id`). The user
-    /// alone is not enough: ann clicking twice is two attempts, and only the first decides;
-    /// the second must hear "already approved", not be mistaken for the first. A redelivery of
-    /// the same press carries the same identity. Without either stamp, `fallback` (unique per
-    /// handling) still lets this handling recognise its own write.
-    pub fn identity(&self, fallback: &str) -> String {
-        match self.action_ts.as_deref().or(self.trigger_id.as_deref()) {
-            Some(stamp) => format!("{}@{stamp}", self.by.id),
-            None => format!("{}@{fallback}", self.by.id),
-        }
+    /// This click's identity, recorded with the decision it makes: the user, the moment Slack
+    /// stamped the press (`action_ts`, else the interaction's `trigger_id`), and `handling`,
+    /// unique to this handling of it. The user alone is not enough: ann clicking twice is two
+    /// attempts, and only the first decides; the second must hear "already approved", not be
+    /// mistaken for the first. Nor is the press alone: a redelivery of the same press, or the
+    /// same payload handled twice at once, must not count the first handling's decision as its
+    /// own and post its notices again. Only this handling's own retries and re-reads match.
+    pub fn identity(&self, handling: &str) -> String {
+        let stamp = self
+            .action_ts
+            .as_deref()
+            .or(self.trigger_id.as_deref())
+            .unwrap_or("-");
+        format!("{}@{stamp}#{handling}", self.by.id)
     }
 }
 
@@ -243,7 +246,7 @@ mod tests {
             (Choice::Nope, "r-1")
         );
         assert_eq!(click.by.name, "bob");
-        assert_eq!(click.identity("x"), "U9@1.5");
+        assert_eq!(click.identity("x"), "U9@1.5#x");
     }
 
     #[test]
@@ -260,17 +263,19 @@ mod tests {
             parse_form(&form(&p)).unwrap()
         };
         let first = press("100.1", Some("t1"));
-        assert_eq!(first.identity("fallback"), "U1@100.1");
-        assert_eq!(
-            first.identity("a"),
-            press("100.1", Some("t1")).identity("b")
-        );
+        assert_eq!(first.identity("h1"), "U1@100.1#h1");
+        // The same press handled twice (a redelivery) is two handlings: neither is the other.
         assert_ne!(
-            first.identity("a"),
-            press("100.2", Some("t2")).identity("a")
+            first.identity("h1"),
+            press("100.1", Some("t1")).identity("h2")
         );
-        assert_eq!(press("", Some("t9")).identity("f"), "U1@t9");
-        assert_eq!(press("", None).identity("f"), "U1@f");
+        // A second press is another click even within one handling's name.
+        assert_ne!(
+            first.identity("h1"),
+            press("100.2", Some("t2")).identity("h1")
+        );
+        assert_eq!(press("", Some("t9")).identity("h"), "U1@t9#h");
+        assert_eq!(press("", None).identity("h"), "U1@-#h");
     }
 
     #[test]

@@ -277,6 +277,8 @@ async fn up(port: u16) -> Result<(), String> {
     let kfp = harness::kfp::KfpStandIn::start().await;
     let invoke = harness::invoke::InvokeStandIn::start().await;
     invoke.register("actions", &actions_rt);
+    // `/ct-trigger seek` from the console queues a count to the local seek the same way.
+    invoke.register("seek", &seek_rt);
     let kubeflow_url = format!("{}/", kfp.base);
     let mut actions_env = common.to_vec();
     actions_env.extend([
@@ -286,6 +288,10 @@ async fn up(port: u16) -> Result<(), String> {
         ("KFP_PIPELINE_NAME", "retrain".to_owned()),
         ("KFP_PARAMETERS", DEMO_KFP_PARAMETERS.to_owned()),
         ("AWS_ENDPOINT_URL_LAMBDA", invoke.url.clone()),
+        ("SEEK_FUNCTION_NAME", "seek".to_owned()),
+        // The template's default schedule, for `/ct-trigger status`'s next-run line.
+        ("SCHEDULE_EXPRESSION", "cron(0 0 ? * TUE *)".to_owned()),
+        ("SCHEDULE_TIMEZONE", "UTC".to_owned()),
     ]);
     let mut send_env = common.to_vec();
     send_env.extend([
@@ -355,6 +361,9 @@ async fn up(port: u16) -> Result<(), String> {
     println!("actions Function URL: {actions_url}/");
     println!(
         "send Function URL:    {send_url}/   e.g. curl -H 'Authorization: Bearer {send_token}' -d text=hello {send_url}/"
+    );
+    println!(
+        "ask on a quality signal: curl -H 'Authorization: Bearer {send_token}' -d reason='Model quality dropped' -d metric=recall@10 -d value=0.81 -d threshold=0.85 -d source=eval-step {send_url}/ask"
     );
     println!(
         "Kubeflow Pipelines stand-in: {}/ (Train! starts pipeline \"retrain\" there)",

@@ -17,6 +17,13 @@ pub trait DecisionStore: Send + Sync {
         &self,
         id: &str,
     ) -> impl Future<Output = Result<Option<ApprovalRequest>, StoreError>> + Send;
+    /// The request, and the click that decided it (see `Click::identity`), if one did: read
+    /// consistently, so a click can tell its own decision, whose answer was lost, from someone
+    /// else's.
+    fn request_and_decider(
+        &self,
+        id: &str,
+    ) -> impl Future<Output = Result<Option<(ApprovalRequest, Option<String>)>, StoreError>> + Send;
     fn latest_request_id(&self) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
     fn datasets(
         &self,
@@ -88,6 +95,20 @@ impl DecisionStore for DynamoStore {
             .as_ref()
             .map(request_from)
             .transpose()
+    }
+
+    async fn request_and_decider(
+        &self,
+        id: &str,
+    ) -> Result<Option<(ApprovalRequest, Option<String>)>, StoreError> {
+        let Some(item) = self.get(request_key(id)).await? else {
+            return Ok(None);
+        };
+        let decider = item
+            .get(DECIDED_BY_CLICK)
+            .and_then(|v| v.as_s().ok())
+            .cloned();
+        Ok(Some((request_from(&item)?, decider)))
     }
 
     async fn latest_request_id(&self) -> Result<Option<String>, StoreError> {

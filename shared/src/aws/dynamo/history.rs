@@ -20,11 +20,18 @@ pub struct HistoryEntry {
     pub asked: bool,
 }
 
-pub(super) fn history_item(window: &str, now: Timestamp, c: &Count, asked: bool) -> Item {
+/// `at` is the window's time (what the history shows and orders by); `now` starts the TTL.
+pub(super) fn history_item(
+    window: &str,
+    at: Timestamp,
+    now: Timestamp,
+    c: &Count,
+    asked: bool,
+) -> Item {
     let mut item = key(format!("history#{}#{window}", c.name));
     item.insert("kind".into(), s("history"));
     item.insert("name".into(), s(c.name.clone()));
-    item.insert("at".into(), n(now.secs()));
+    item.insert("at".into(), n(at.secs()));
     item.insert("seeked".into(), n(c.seeked));
     item.insert("trained".into(), n(c.trained));
     item.insert(

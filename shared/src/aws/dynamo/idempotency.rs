@@ -56,6 +56,9 @@ pub trait IdempotencyStore: Send + Sync {
     -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
+/// The attribute naming the call that holds (or held) the claim.
+const CLAIMED_BY: &str = "claimed_by";
+
 fn idem_key(k: &str) -> String {
     format!("idem#{k}")
 }
@@ -89,9 +92,13 @@ impl IdempotencyStore for DynamoStore {
         now: Timestamp,
         lease_until: Timestamp,
     ) -> Result<Claim, StoreError> {
+        // This claim's own mark: the SDK's retry of a put whose answer was lost fails its
+        // condition on the marker the first attempt wrote, and the mark says it is ours.
+        let claimant = crate::domain::new_request_id();
         let mut item = key(idem_key(k));
         item.insert("kind".into(), s("idempotency"));
         item.insert("hash".into(), s(hash));
+        item.insert(CLAIMED_BY.into(), s(claimant.clone()));
         item.insert("state".into(), s("in_progress"));
         item.insert("lease_until".into(), n(lease_until.secs()));
         item.insert(TTL_ATTRIBUTE.into(), n(now.secs() + IDEMPOTENCY_TTL_SECS));
@@ -114,19 +121,35 @@ impl IdempotencyStore for DynamoStore {
             .expression_attribute_values(":hash", s(hash))
             .send()
             .await;
-        match put {
-            Ok(_) => Ok(Claim::Fresh),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
-            {
-                match self.get(idem_key(k)).await? {
-                    Some(item) => Ok(read_claim(&item, hash, now)?.unwrap_or(Claim::InProgress)),
-                    // Swept between the put and the read: the caller may simply retry.
-                    None => Ok(Claim::InProgress),
-                }
+        let e = match put {
+            Ok(_) => return Ok(Claim::Fresh),
+            Err(e) => e,
+        };
+        // A failed condition, or an answer that never came (a 500 or a timeout, possibly after
+        // the put happened): read what is there.
+        let there = match self.get(idem_key(k)).await {
+            Ok(there) => there,
+            Err(read) => {
+                tracing::warn!(error = %read, "could not read back an idempotency claim");
+                return Err(dynamo_err("PutItem")(e));
             }
-            Err(e) => Err(dynamo_err("PutItem")(e)),
+        };
+        if let Some(item) = &there
+            && item.get(CLAIMED_BY).and_then(|v| v.as_s().ok()) == Some(&claimant)
+        {
+            tracing::info!("recognised this call's own idempotency claim after a lost answer");
+            return Ok(Claim::Fresh);
+        }
+        if !e
+            .as_service_error()
+            .is_some_and(|se| se.is_conditional_check_failed_exception())
+        {
+            return Err(dynamo_err("PutItem")(e));
+        }
+        match there {
+            Some(item) => Ok(read_claim(&item, hash, now)?.unwrap_or(Claim::InProgress)),
+            // Swept between the put and the read: the caller may simply retry.
+            None => Ok(Claim::InProgress),
         }
     }
 

@@ -9,6 +9,7 @@
 //! | `audit#<request id>`    | the decision on a request, as an audit record                    |
 //! | `last_decision`         | the most recent decision, for the status view                    |
 //! | `idem#<key>`            | an `Idempotency-Key`: the body's hash, then the stored answer    |
+//! | `heartbeat`             | when seek last succeeded, for the heartbeat metric and alarm     |
 //!
 //! Conditional writes and transactions make each step atomic; nothing is read-modify-written
 //! without a condition on what was read.
@@ -19,6 +20,7 @@
 
 mod ask;
 mod decision;
+mod heartbeat;
 mod history;
 mod idempotency;
 mod launch;
@@ -27,6 +29,7 @@ mod window;
 
 pub use ask::AskStore;
 pub use decision::DecisionStore;
+pub use heartbeat::{HeartbeatStore, LastSeek};
 pub use history::{HISTORY_KEEP, HistoryEntry};
 pub use idempotency::{Claim, IDEMPOTENCY_TTL_SECS, IdempotencyStore, StoredAnswer};
 pub use launch::{Launch, LaunchState, LaunchStore};

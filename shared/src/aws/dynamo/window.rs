@@ -39,6 +39,9 @@ pub struct Window {
 #[derive(Debug, Clone)]
 pub struct Preparation {
     pub window: String,
+    /// The window's own time: the schedule's time for a scheduled seek (shared by every
+    /// delivery, however late), else when it was prepared. The status history orders by it.
+    pub at: Timestamp,
     pub now: Timestamp,
     /// The counts just seen; `trained` is what was read, and is checked again on write.
     pub counts: Vec<Count>,
@@ -225,7 +228,7 @@ impl SeekStore for DynamoStore {
                         Put::builder()
                             .table_name(&self.table)
                             .set_item(Some(super::history::history_item(
-                                &p.window, p.now, c, asked,
+                                &p.window, p.at, p.now, c, asked,
                             )))
                             .build(),
                     )?)
