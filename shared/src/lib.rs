@@ -7,8 +7,10 @@
 pub mod aws;
 pub mod config;
 pub mod domain;
+pub mod keyspace;
 pub mod kfp;
 pub mod metrics;
+pub mod ranges;
 pub mod schedule;
 pub mod secret;
 pub mod slack;

@@ -177,6 +177,27 @@ pub async fn put_objects(
     }
 }
 
+/// Puts empty objects under `keys` in one request, straight into moto's S3 backend
+/// (tests/moto_serve.py's `/_ct/seed`): for tests that list thousands of keys.
+pub async fn seed_keys(bucket: &str, keys: &[String]) {
+    ct_shared::slack::client::install_tls_provider();
+    let res = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("seed http client")
+        .post(format!("{}/_ct/seed", url()))
+        .header("content-type", "application/json")
+        .body(serde_json::json!({ "bucket": bucket, "keys": keys }).to_string())
+        .send()
+        .await
+        .expect("seed moto");
+    assert!(
+        res.status().is_success(),
+        "seeding moto: {} (the server must be tests/moto_serve.py: {HOW_TO})",
+        res.status()
+    );
+}
+
 /// Puts one object with the given key (a folder marker when it ends in `/`).
 pub async fn put_key(sdk: &aws_config::SdkConfig, bucket: &str, key: &str) {
     s3(sdk)

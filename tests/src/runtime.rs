@@ -24,6 +24,8 @@ struct Inner {
     waiting: Mutex<HashMap<String, oneshot::Sender<Outcome>>>,
     init_error: Mutex<Option<Value>>,
     first_poll: Mutex<Option<std::time::Instant>>,
+    /// The invocation's time limit given to the function (0: Lambda's 300 s default here).
+    timeout_ms: std::sync::atomic::AtomicU64,
 }
 
 /// The runtime API for one function.
@@ -43,11 +45,15 @@ async fn next(State(inner): State<Arc<Inner>>) -> Response {
     loop {
         let notified = inner.ready.notified();
         if let Some((id, event)) = inner.queue.lock().unwrap().pop_front() {
+            let limit = match inner.timeout_ms.load(std::sync::atomic::Ordering::Relaxed) {
+                0 => 300_000,
+                ms => u128::from(ms),
+            };
             let deadline = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .unwrap()
                 .as_millis()
-                + 300_000;
+                + limit;
             return (
                 StatusCode::OK,
                 [
@@ -144,6 +150,14 @@ impl LambdaRuntime {
     }
 
     /// Queues one invocation and waits for the function's answer (`Err` is its error report).
+    /// The time limit the next invocations get (their `Lambda-Runtime-Deadline-Ms`).
+    pub fn set_function_timeout(&self, limit: Duration) {
+        self.inner.timeout_ms.store(
+            limit.as_millis() as u64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
+    }
+
     pub async fn invoke(
         &self,
         request_id: &str,

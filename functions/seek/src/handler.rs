@@ -17,6 +17,7 @@ use ct_shared::metrics::{Line, Unit};
 use ct_shared::slack::{RetryPolicy, SlackClient, SlackError, SlackPoster, messages};
 use serde::Serialize;
 use serde_json::Value;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// How long one delivery may hold the right to post a window before another may take it.
 pub const LEASE_SECS: i64 = 120;
@@ -73,6 +74,9 @@ pub enum SeekError {
     /// retry posts once its lease expires, so the window is never lost.
     #[error("another delivery of window {0} is posting it; retry later")]
     InProgress(String),
+    /// Counting would not finish before Lambda stops the invocation.
+    #[error("{0}")]
+    Deadline(String),
 }
 
 impl From<SeekError> for lambda_runtime::Diagnostic {
@@ -84,6 +88,7 @@ impl From<SeekError> for lambda_runtime::Diagnostic {
             SeekError::Slack(_) => "SlackFailed",
             SeekError::Contended => "Contended",
             SeekError::InProgress(_) => "InProgress",
+            SeekError::Deadline(_) => "DeadlineNear",
         };
         tracing::error!(error_type = kind, error = %e, "seek failed");
         lambda_runtime::Diagnostic {
@@ -174,7 +179,7 @@ impl LiveSeeker {
         sdk: &SdkConfig,
     ) -> Result<Self, ct_shared::slack::client::HttpError> {
         Ok(Seeker {
-            counter: S3Counter::new(sdk),
+            counter: S3Counter::new(sdk, config.list_concurrency),
             store: DynamoStore::with_patience(
                 sdk,
                 config.common.state_table.clone(),
@@ -187,21 +192,43 @@ impl LiveSeeker {
 }
 
 impl<C: ObjectCounter, S: SeekStore, P: SlackPoster> Seeker<C, S, P> {
-    async fn count_all(&self) -> Result<Vec<Counted>, SeekError> {
-        let mut out = Vec::with_capacity(self.config.datasets.len());
-        for d in &self.config.datasets {
-            let started = std::time::Instant::now();
+    /// Counts every dataset at once (the counter bounds the requests in flight), giving up
+    /// with a clear error at `stop`, before Lambda would kill the invocation.
+    async fn count_all(&self, stop: Option<SystemTime>) -> Result<Vec<Counted>, SeekError> {
+        let started = Instant::now();
+        let before = self.counter.so_far();
+        let all = futures_util::future::try_join_all(self.config.datasets.iter().map(|d| async {
+            let started = Instant::now();
             let tally = self
                 .counter
                 .count(&self.config.data_bucket, &d.prefix)
                 .await?;
-            out.push(Counted {
+            Ok::<_, SeekError>(Counted {
                 dataset: d.name.clone(),
                 tally,
                 seconds: started.elapsed().as_secs_f64(),
-            });
+            })
+        }));
+        let Some(stop) = stop else {
+            return all.await;
+        };
+        let left = stop.duration_since(SystemTime::now()).unwrap_or_default();
+        match tokio::time::timeout(left, all).await {
+            Ok(done) => done,
+            Err(_) => {
+                let now = self.counter.so_far();
+                let (objects, pages) = (now.objects - before.objects, now.pages - before.pages);
+                let secs = started.elapsed().as_secs_f64();
+                Err(SeekError::Deadline(format!(
+                    "counting could not finish before the invocation's deadline: {objects} objects \
+                     in {pages} pages after {secs:.0} s ({:.0} keys/s, {} key ranges still open); \
+                     raise seek's Timeout (up to 900 s) or its MemorySize (more CPU), \
+                     or LIST_CONCURRENCY if the CPU is not busy",
+                    objects as f64 / secs.max(0.001),
+                    now.open_ranges
+                )))
+            }
         }
-        Ok(out)
     }
 
     /// Counts, stores and renders a window, unless one exists already. Also returns what
@@ -212,6 +239,7 @@ impl<C: ObjectCounter, S: SeekStore, P: SlackPoster> Seeker<C, S, P> {
         at: Timestamp,
         invocation_id: &str,
         now: Timestamp,
+        stop: Option<SystemTime>,
     ) -> Result<(Window, Vec<Counted>, Vec<Count>), SeekError> {
         let names: Vec<String> = self
             .config
@@ -225,7 +253,7 @@ impl<C: ObjectCounter, S: SeekStore, P: SlackPoster> Seeker<C, S, P> {
             }
             let stored = self.store.datasets(&names).await?;
             let previous_request = self.store.latest_request_id().await?;
-            let seen = self.count_all().await?;
+            let seen = self.count_all(stop).await?;
             let mut counts = Vec::with_capacity(seen.len());
             let mut existed = Vec::with_capacity(seen.len());
             for (d, seen) in self.config.datasets.iter().zip(&seen) {
@@ -288,9 +316,21 @@ impl<C: ObjectCounter, S: SeekStore, P: SlackPoster> Seeker<C, S, P> {
         invocation_id: &str,
         now: Timestamp,
     ) -> Result<Outcome, SeekError> {
+        self.run_until(trigger, invocation_id, now, None).await
+    }
+
+    /// [`Seeker::run`], counting only until `deadline` less the time storing and posting need.
+    pub async fn run_until(
+        &self,
+        trigger: &Trigger,
+        invocation_id: &str,
+        now: Timestamp,
+        deadline: Option<SystemTime>,
+    ) -> Result<Outcome, SeekError> {
         let key = trigger.window(invocation_id);
+        let stop = deadline.map(counting_stops_at);
         let (window, counted, counts) = self
-            .prepare(&key, trigger.time(now), invocation_id, now)
+            .prepare(&key, trigger.time(now), invocation_id, now, stop)
             .await?;
         let outcome = |result| Outcome {
             window: key.clone(),
@@ -419,7 +459,12 @@ pub async fn handle<C: ObjectCounter, S: SeekStore + HeartbeatStore, P: SlackPos
         Trigger::Manual => {}
     }
     let now = Timestamp::now();
-    let outcome = seeker.run(&trigger, &event.context.request_id, now).await?;
+    // lambda_runtime's deadline: milliseconds since the epoch (0 when unknown).
+    let deadline = (event.context.deadline > 0)
+        .then(|| UNIX_EPOCH + Duration::from_millis(event.context.deadline));
+    let outcome = seeker
+        .run_until(&trigger, &event.context.request_id, now, deadline)
+        .await?;
     // Posted by this delivery or an earlier one: either way the window succeeded.
     seeker.store.seek_succeeded(&outcome.window, now).await?;
     for line in metrics(&seeker.config.common.stack, &outcome) {
@@ -457,6 +502,15 @@ pub fn metrics(stack: &str, outcome: &Outcome) -> Vec<Line> {
     }
     lines.push(run);
     lines
+}
+
+/// Counting stops this long before the deadline, leaving time to store the window and post
+/// it (Slack retries included): 20 s, or a fifth of the time left if that is less.
+fn counting_stops_at(deadline: SystemTime) -> SystemTime {
+    let left = deadline
+        .duration_since(SystemTime::now())
+        .unwrap_or_default();
+    deadline - (left / 5).min(Duration::from_secs(20))
 }
 
 #[cfg(test)]

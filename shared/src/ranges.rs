@@ -1,0 +1,434 @@
+//! Counting one prefix as key ranges listed concurrently, exactly once.
+//!
+//! A range `(lo, hi]` is listed from `StartAfter = lo` (the first range sends none, so a key
+//! equal to the prefix is kept), paged by continuation token, and a key counts only while it is
+//! `<= hi`. An idle worker takes the upper part of the range with the most estimated work left;
+//! the owner's `hi` is lowered under the same lock that applies pages, and only above the last
+//! key the owner has counted, so a page fetched under an older, wider bound is cut at the new
+//! one. When every range is done, the ranges must chain from the first to the last.
+
+use crate::keyspace::{self, Alphabet};
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use tokio::sync::{Notify, Semaphore};
+
+/// A range is split only if about this many pages are left in it: each range ends in a
+/// partly used page, so a split costs about one request; below this it costs more than the
+/// time it saves. Split points leave the owner's page in flight whole (see
+/// [`keyspace::beyond_next_page`]), so each side keeps at least 1.5 pages.
+const MIN_PAGES_TO_SPLIT: f64 = 4.0;
+/// Ranges per worker allowed from the start (see [`steal`]).
+const RANGES_PER_WORKER: usize = 2;
+/// One more range allowed for every this many pages listed (see [`steal`]).
+const PAGES_PER_SPLIT: u64 = 10;
+/// Every how many keys of a page one is sampled for the prefix's alphabet.
+const SAMPLE_EVERY: usize = 64;
+
+/// What counting one prefix found, and what it cost.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Tally {
+    /// Objects under the prefix, folder markers (keys ending in `/`) not counted.
+    pub objects: u64,
+    /// ListObjectsV2 pages received.
+    pub pages: u64,
+    /// ListObjectsV2 requests sent (the SDK's own retries of one request not included).
+    pub list_requests: u64,
+    /// Key ranges the prefix was listed as.
+    pub ranges: u64,
+}
+
+/// One ListObjectsV2 page: its keys in S3's order, and the token for the next page if any.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Page {
+    pub keys: Vec<String>,
+    pub next: Option<String>,
+}
+
+/// Why a page could not be listed (already retried by whoever lists).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{0}")]
+pub struct ListError(pub String);
+
+/// One ListObjectsV2 request, whatever sends it.
+pub trait Lister: Send + Sync + 'static {
+    fn page(
+        &self,
+        prefix: &str,
+        start_after: Option<&str>,
+        token: Option<&str>,
+    ) -> impl Future<Output = Result<Page, ListError>> + Send;
+}
+
+/// Why a prefix's ranges did not add up to a count.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum RangeError {
+    #[error("listing key range {range}: {source}")]
+    List {
+        range: String,
+        #[source]
+        source: ListError,
+    },
+    #[error("the listed key ranges do not chain: {0}")]
+    Gap(String),
+}
+
+/// Live totals of one count, read by the progress log and the deadline check.
+#[derive(Debug, Default)]
+pub struct Progress {
+    pub objects: AtomicU64,
+    pub pages: AtomicU64,
+    pub open_ranges: AtomicU64,
+}
+
+/// Called once per counted key (tests check exactly-once coverage with it).
+pub type Observer = Arc<dyn Fn(&str) + Send + Sync>;
+
+/// How to count a prefix.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// Workers listing this prefix at once (each holds one range).
+    pub workers: usize,
+    /// Whether ranges may be split (not for unsorted listings: S3 Express directory buckets).
+    pub split: bool,
+}
+
+#[derive(Debug)]
+struct Range {
+    lo: Option<String>,
+    hi: Option<String>,
+    /// First and last key counted from the latest page: the range's key density.
+    first: Option<String>,
+    last: Option<String>,
+    /// Estimated pages left while no page has been seen.
+    guess: f64,
+    done: bool,
+}
+
+impl Range {
+    fn label(&self) -> String {
+        format!(
+            "({}, {}]",
+            self.lo
+                .as_deref()
+                .map_or("start".into(), |k| format!("{k:?}")),
+            self.hi
+                .as_deref()
+                .map_or("end".into(), |k| format!("{k:?}"))
+        )
+    }
+}
+
+#[derive(Debug, Default)]
+struct State {
+    ranges: Vec<Range>,
+    alphabet: Alphabet,
+    /// The prefix's first key: an open tail extends itself by its distance from here.
+    first_key: Option<String>,
+    tally: Tally,
+    failed: Option<RangeError>,
+    /// Ranges allowed before any page is listed.
+    max_ranges: usize,
+}
+
+struct Shared<L> {
+    lister: Arc<L>,
+    prefix: String,
+    split: bool,
+    permits: Arc<Semaphore>,
+    progress: Arc<Progress>,
+    state: Mutex<State>,
+    changed: Notify,
+}
+
+impl<L> Shared<L> {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A poisoned lock means a worker panicked; its state is still consistent per page.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Counts the objects under `prefix`, calling `seen` once per counted key (for tests).
+pub async fn count_prefix<L: Lister>(
+    lister: Arc<L>,
+    prefix: &str,
+    plan: &Plan,
+    permits: Arc<Semaphore>,
+    progress: Arc<Progress>,
+    seen: Option<Observer>,
+) -> Result<(Tally, Vec<String>), RangeError> {
+    let shared = Arc::new(Shared {
+        lister,
+        prefix: prefix.to_owned(),
+        split: plan.split,
+        permits,
+        progress,
+        state: Mutex::new(State {
+            ranges: vec![Range {
+                lo: None,
+                hi: None,
+                first: None,
+                last: None,
+                guess: f64::INFINITY,
+                done: false,
+            }],
+            max_ranges: plan.workers.max(1) * RANGES_PER_WORKER,
+            ..State::default()
+        }),
+        changed: Notify::new(),
+    });
+    shared.progress.open_ranges.fetch_add(1, Ordering::Relaxed);
+    let workers = if plan.split { plan.workers.max(1) } else { 1 };
+    let mut set = tokio::task::JoinSet::new();
+    for w in 0..workers {
+        let (shared, seen) = (shared.clone(), seen.clone());
+        set.spawn(worker(shared, (w == 0).then_some(0), seen));
+    }
+    while let Some(joined) = set.join_next().await {
+        if let Err(e) = joined {
+            let mut st = shared.lock();
+            st.failed
+                .get_or_insert(RangeError::Gap(format!("a listing worker stopped: {e}")));
+        }
+    }
+    let st = shared.lock();
+    if let Some(e) = &st.failed {
+        return Err(e.clone());
+    }
+    let boundaries = check_chain(&st.ranges)?;
+    let mut tally = st.tally;
+    tally.ranges = st.ranges.len() as u64;
+    Ok((tally, boundaries))
+}
+
+/// The finished ranges, sorted, must go from the prefix's start to its end with no gap or
+/// overlap. Returns the split points.
+fn check_chain(ranges: &[Range]) -> Result<Vec<String>, RangeError> {
+    let mut sorted: Vec<&Range> = ranges.iter().collect();
+    sorted.sort_by(|a, b| a.lo.cmp(&b.lo));
+    let mut reach: Option<&Option<String>> = None;
+    for r in &sorted {
+        if !r.done {
+            return Err(RangeError::Gap(format!(
+                "range {} did not finish",
+                r.label()
+            )));
+        }
+        match reach {
+            None if r.lo.is_some() => {
+                return Err(RangeError::Gap(format!(
+                    "nothing covers up to {}",
+                    r.label()
+                )));
+            }
+            Some(end) if *end != r.lo || end.is_none() => {
+                return Err(RangeError::Gap(format!(
+                    "range {} does not start where the previous one ended",
+                    r.label()
+                )));
+            }
+            _ => {}
+        }
+        reach = Some(&r.hi);
+    }
+    if reach.is_some_and(|end| end.is_some()) {
+        return Err(RangeError::Gap(
+            "the last range stops before the end".into(),
+        ));
+    }
+    Ok(sorted.iter().filter_map(|r| r.lo.clone()).collect())
+}
+
+async fn worker<L: Lister>(
+    shared: Arc<Shared<L>>,
+    mut mine: Option<usize>,
+    seen: Option<Observer>,
+) {
+    loop {
+        let idx = match mine.take() {
+            Some(i) => i,
+            None => {
+                let notified = shared.changed.notified();
+                tokio::pin!(notified);
+                notified.as_mut().enable();
+                match next_range(&shared) {
+                    Next::Stop => return,
+                    Next::Range(i) => i,
+                    Next::Wait => {
+                        notified.await;
+                        continue;
+                    }
+                }
+            }
+        };
+        if !list_range(&shared, idx, seen.as_deref()).await {
+            return;
+        }
+    }
+}
+
+enum Next {
+    Range(usize),
+    Wait,
+    Stop,
+}
+
+fn next_range<L>(shared: &Shared<L>) -> Next {
+    let mut st = shared.lock();
+    if st.failed.is_some() || st.ranges.iter().all(|r| r.done) {
+        return Next::Stop;
+    }
+    match steal(&mut st, &shared.prefix, shared.split) {
+        Some(i) => {
+            shared.progress.open_ranges.fetch_add(1, Ordering::Relaxed);
+            Next::Range(i)
+        }
+        None => Next::Wait,
+    }
+}
+
+/// Lists one range to its end. False when the count has failed.
+async fn list_range<L: Lister>(
+    shared: &Shared<L>,
+    idx: usize,
+    seen: Option<&(dyn Fn(&str) + Send + Sync)>,
+) -> bool {
+    let start_after = shared.lock().ranges[idx].lo.clone();
+    let mut token: Option<String> = None;
+    loop {
+        let page = {
+            let Ok(_permit) = shared.permits.acquire().await else {
+                return false;
+            };
+            let after = if token.is_none() {
+                start_after.as_deref()
+            } else {
+                None
+            };
+            shared
+                .lister
+                .page(&shared.prefix, after, token.as_deref())
+                .await
+        };
+        let mut st = shared.lock();
+        if st.failed.is_some() {
+            return false;
+        }
+        st.tally.list_requests += 1;
+        let page = match page {
+            Ok(p) => p,
+            Err(source) => {
+                let range = st.ranges[idx].label();
+                st.failed = Some(RangeError::List { range, source });
+                drop(st);
+                shared.changed.notify_waiters();
+                return false;
+            }
+        };
+        let done = apply(&mut st, idx, &page, seen, &shared.progress);
+        drop(st);
+        shared.changed.notify_waiters();
+        if done {
+            shared.progress.open_ranges.fetch_sub(1, Ordering::Relaxed);
+            return true;
+        }
+        token = page.next;
+    }
+}
+
+/// Counts a page's keys up to the range's current upper bound. True when the range is done.
+fn apply(
+    st: &mut State,
+    idx: usize,
+    page: &Page,
+    seen: Option<&(dyn Fn(&str) + Send + Sync)>,
+    progress: &Progress,
+) -> bool {
+    let within = match &st.ranges[idx].hi {
+        Some(hi) => page.keys.partition_point(|k| k <= hi),
+        None => page.keys.len(),
+    };
+    let keys = &page.keys[..within];
+    let objects = keys.iter().filter(|k| !k.ends_with('/')).count() as u64;
+    if let Some(seen) = seen {
+        keys.iter()
+            .filter(|k| !k.ends_with('/'))
+            .for_each(|k| seen(k));
+    }
+    for k in keys.iter().step_by(SAMPLE_EVERY).chain(keys.last()) {
+        st.alphabet.learn(k);
+    }
+    if st.first_key.is_none() {
+        st.first_key = keys.first().cloned();
+    }
+    st.tally.objects += objects;
+    st.tally.pages += 1;
+    progress.objects.fetch_add(objects, Ordering::Relaxed);
+    progress.pages.fetch_add(1, Ordering::Relaxed);
+    let range = &mut st.ranges[idx];
+    if let (Some(first), Some(last)) = (keys.first(), keys.last()) {
+        range.first = Some(first.clone());
+        range.last = Some(last.clone());
+    }
+    range.done = within < page.keys.len() || page.next.is_none();
+    range.done
+}
+
+/// Gives the caller the upper part of the range with the most estimated work left.
+fn steal(st: &mut State, prefix: &str, split: bool) -> Option<usize> {
+    // A budget of ranges: every range ends in one partly used page, so a split costs about
+    // a request. Splits are allowed up to two per worker, plus one per PAGES_PER_SPLIT pages
+    // listed, so splitting never costs more than a fixed share of the listing, whatever the
+    // layout does to the estimates (a date folder's sparse part numbers fool them).
+    let budget = st.max_ranges + (st.tally.pages / PAGES_PER_SPLIT) as usize;
+    if !split || st.ranges.len() >= budget {
+        return None;
+    }
+    let mut candidates: Vec<(f64, usize)> = st
+        .ranges
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| !r.done)
+        .map(|(i, r)| {
+            let left = match (&r.first, &r.last) {
+                (Some(f), Some(l)) => keyspace::pages_left(&st.alphabet, f, l, r.hi.as_deref()),
+                _ => r.guess,
+            };
+            (left, i)
+        })
+        .filter(|(left, _)| *left >= MIN_PAGES_TO_SPLIT)
+        .collect();
+    candidates.sort_by(|a, b| b.0.total_cmp(&a.0));
+    for (left, i) in candidates {
+        let r = &st.ranges[i];
+        let point = match (&r.hi, &r.last, &st.first_key) {
+            (None, Some(last), Some(first)) => keyspace::ahead(&st.alphabet, prefix, first, last),
+            (None, _, _) => None,
+            (Some(hi), Some(last), _) => {
+                keyspace::beyond_next_page(&st.alphabet, prefix, r.first.as_deref(), last, hi)
+            }
+            (Some(hi), None, _) => {
+                let cursor = r.lo.as_deref().unwrap_or(prefix);
+                keyspace::halfway(&st.alphabet, prefix, cursor, hi)
+            }
+        };
+        let Some(point) = point else { continue };
+        let half = if left.is_finite() { left / 2.0 } else { left };
+        let r = &mut st.ranges[i];
+        let hi = r.hi.replace(point.clone());
+        r.guess = half;
+        st.ranges.push(Range {
+            lo: Some(point),
+            hi,
+            first: None,
+            last: None,
+            guess: half,
+            done: false,
+        });
+        return Some(st.ranges.len() - 1);
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests;
