@@ -223,10 +223,16 @@ test("Kubeflow answering 401 is explained with Retry, and Retry starts the run o
   await enabled(page, "#add");
   await page.getByRole("button", { name: "Add" }).click();
   await page.getByText("added 600 objects to faiss").waitFor({ timeout: 60_000 });
+  // Earlier tests' questions also name faiss: wait for the one this seek posts,
+  // not for an older one that is already on the page (clicking that is refused as superseded).
+  // watchedPage waited for the first message, and the console renders them all at once.
+  const asked = message(page, "Would you like to train models?");
+  const before = await asked.count();
   await enabled(page, "#seek");
   await page.getByRole("button", { name: "Run seek now" }).click();
-  const question = message(page, "in faiss. Would you like to train models?").last();
+  const question = asked.nth(before);
   await question.waitFor();
+  assert.match(await question.innerText(), /in faiss\. Would you like to train models\?/);
   await question.getByRole("button", { name: "Train!" }).click();
   await page.getByRole("dialog").getByRole("button", { name: "Yes" }).click();
   const failed = message(page, "Could not start the training run: Kubeflow needs authentication");
