@@ -258,8 +258,9 @@ fn a_range_that_fails_fails_the_count_and_names_the_range() {
 /// pages answered after 30 ms, 64 workers, the benchmark's layouts at 1M keys. Requests stay
 /// close to one per page plus a bounded overhead (each range ends in one partly used page),
 /// and the count spreads over the workers. Measured in debug (requests, ranges, seconds):
-/// counter 1082, 167, 0.72; hashes 1091, 204, 0.75; dates 1208, 248, 3.30; unicode 1081,
-/// 167, 0.72.
+/// counter 1081, 131, 0.75; hashes 1084, 183, 0.75; dates 1260, 348, 1.62; unicode 1083,
+/// 131, 0.75. Dates took 3.30 s while estimates came from a range's last page alone and a
+/// separator position counted "end of key" as a digit (see `State::pages_left`, `Place`).
 #[test]
 fn splitting_costs_about_one_request_per_range_in_every_layout() {
     let n = 1_000_000u64;
@@ -331,6 +332,6 @@ fn splitting_costs_about_one_request_per_range_in_every_layout() {
         // One page at a time would take pages x 30 ms; the workers share it (date folders,
         // whose sparse part numbers fool the estimates, least).
         let alone = latency * pages as u32;
-        assert!(took < alone / 8, "{name}: {took:?} ({tally:?})");
+        assert!(took < alone / 16, "{name}: {took:?} ({tally:?})");
     }
 }
