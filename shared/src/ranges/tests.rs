@@ -36,11 +36,11 @@ impl Lister for Memory {
         if self.fail_at.is_some_and(|f| from > f) {
             return Err(ListError("503 SlowDown, retries exhausted".into()));
         }
-        let mut keys = Vec::new();
+        let mut keys = Keys::default();
         let mut i = from;
         while i < self.keys.len() && keys.len() < self.page_size {
             if self.keys[i].starts_with(prefix) {
-                keys.push(self.keys[i].clone());
+                keys.push(&self.keys[i]);
             }
             i += 1;
         }
@@ -334,4 +334,21 @@ fn splitting_costs_about_one_request_per_range_in_every_layout() {
         let alone = latency * pages as u32;
         assert!(took < alone / 16, "{name}: {took:?} ({tally:?})");
     }
+}
+
+/// A key equal to the prefix is the prefix's first key, and read as "end of key" it stood a
+/// whole digit below `000000...`: the open tail stepped past every counter key at once and one
+/// worker listed them all (the moto counting test found 2 ranges for 8 pages).
+#[test]
+fn a_key_equal_to_the_prefix_does_not_stop_the_spread() {
+    let mut keys: Vec<String> = (0..2_400)
+        .map(|i| format!("train/a/{i:06}.jsonl"))
+        .collect();
+    keys.extend((0..400).map(|i| format!("train/a/데이터/ü {i:04}+%.bin")));
+    keys.extend(["train/a/", "train/a/1", "train/a/:"].map(str::to_owned));
+    let (tally, bounds, seen) = run(&keys, "train/a/", 1000, 8);
+    let objects = keys.iter().filter(|k| !k.ends_with('/')).count() as u64;
+    assert_eq!(tally.objects, objects, "{bounds:?}");
+    assert!(seen.lock().unwrap().values().all(|&n| n == 1));
+    assert!(tally.ranges >= 3, "{tally:?} {bounds:?}");
 }
