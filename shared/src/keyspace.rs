@@ -9,7 +9,7 @@
 //! decimal number, not as a number over `._0-9gijmp`, whose midpoints fall after every
 //! `img_0...` key and leave one side of the split empty.
 
-use std::borrow::Cow;
+use std::borrow::{Borrow, Cow};
 use std::collections::BTreeSet;
 
 /// How many digits of a key take part in a position, and in a split point (f64 keeps about
@@ -80,19 +80,11 @@ impl Alphabet {
     /// keys add up and can be compared: a key density is keys over such a distance. Summed digit
     /// by digit, so keys that differ only deep (long folder names) keep a distance.
     pub fn measure(&self, from: usize, a: &str, b: &str) -> f64 {
-        let (mut a, mut b) = (a.chars().skip(from), b.chars().skip(from));
-        let mut scale = 1.0f64;
-        let mut x = 0.0;
-        for i in from.. {
-            let (ca, cb) = (a.next(), b.next());
-            if (ca.is_none() && cb.is_none()) || scale < 1e-250 {
-                break;
-            }
-            let place = self.place(i);
-            scale /= place.radix();
-            x += (place.value(ca) - place.value(cb)) * scale;
-        }
-        x
+        distance(
+            (from..).map(|i| self.place(i)),
+            a.chars().skip(from),
+            b.chars().skip(from),
+        )
     }
 
     /// The digits from character position `from` on, with the characters of `extra` (suffixes
@@ -162,6 +154,28 @@ fn fill(mut set: BTreeSet<char>) -> BTreeSet<char> {
     set
 }
 
+/// `pos(a) - pos(b)` for two suffixes read with `places` (one a character position), summed
+/// digit by digit until both have ended, so keys that differ only deep keep a distance. Digits
+/// below 1e-250 of the first are left out (f64 would soon lose them anyway).
+fn distance<'p, P: Borrow<Place<'p>>>(
+    places: impl Iterator<Item = P>,
+    mut a: impl Iterator<Item = char>,
+    mut b: impl Iterator<Item = char>,
+) -> f64 {
+    let mut scale = 1.0f64;
+    let mut x = 0.0;
+    for place in places {
+        let (ca, cb) = (a.next(), b.next());
+        if (ca.is_none() && cb.is_none()) || scale < 1e-250 {
+            break;
+        }
+        let place = place.borrow();
+        scale /= place.radix();
+        x += (place.value(ca) - place.value(cb)) * scale;
+    }
+    x
+}
+
 /// The digits of each position of a suffix, smallest first.
 struct Digits<'a>(Vec<Place<'a>>);
 
@@ -179,18 +193,7 @@ impl Digits<'_> {
 
     /// `pos(a) - pos(b)`, summed digit by digit over the whole window.
     fn diff(&self, a: &str, b: &str) -> f64 {
-        let (mut a, mut b) = (a.chars(), b.chars());
-        let mut scale = 1.0;
-        let mut x = 0.0;
-        for place in &self.0 {
-            let (ca, cb) = (a.next(), b.next());
-            if ca.is_none() && cb.is_none() {
-                break;
-            }
-            scale /= place.radix();
-            x += (place.value(ca) - place.value(cb)) * scale;
-        }
-        x
+        distance(self.0.iter(), a.chars(), b.chars())
     }
 
     /// The shortest key suffix at about `x`, never ending in the "end" digit.

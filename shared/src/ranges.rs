@@ -100,14 +100,6 @@ impl Keys {
     }
 }
 
-impl<S: AsRef<str>> FromIterator<S> for Keys {
-    fn from_iter<I: IntoIterator<Item = S>>(iter: I) -> Self {
-        let mut keys = Keys::default();
-        iter.into_iter().for_each(|k| keys.push(k.as_ref()));
-        keys
-    }
-}
-
 /// Why a page could not be listed (already retried by whoever lists).
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{0}")]
@@ -160,7 +152,8 @@ pub struct Plan {
 struct Range {
     lo: Option<String>,
     hi: Option<String>,
-    /// First and last key counted from the latest page: the range's key density.
+    /// First and last key counted from the latest page: where the owner's next page ends,
+    /// for a split point that leaves it whole.
     first: Option<String>,
     last: Option<String>,
     /// Keys listed in this range so far, and the distance they covered
