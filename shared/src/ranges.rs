@@ -13,6 +13,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::{Notify, Semaphore};
 
+mod keys;
+pub use keys::Keys;
+
 /// A range is split only if about this many pages are left in it: each range ends in a
 /// partly used page, so a split costs about one request; below this it costs more than the
 /// time it saves. Split points leave the owner's page in flight whole (see
@@ -43,61 +46,6 @@ pub struct Tally {
 pub struct Page {
     pub keys: Keys,
     pub next: Option<String>,
-}
-
-/// A page's keys, in order, in one buffer: one allocation instead of one per key, and the
-/// key text plus 4 bytes each instead of a 24-byte `String` and its own heap block (about
-/// 55 KiB a page of short keys against 25 KiB). Every request in flight holds one page.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Keys {
-    text: String,
-    /// Where each key ends in `text`.
-    ends: Vec<u32>,
-}
-
-impl Keys {
-    pub fn push(&mut self, key: &str) {
-        self.text.push_str(key);
-        // A page is at most 1,000 keys of at most 1,024 bytes.
-        self.ends
-            .push(u32::try_from(self.text.len()).unwrap_or(u32::MAX));
-    }
-
-    pub fn len(&self) -> usize {
-        self.ends.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.ends.is_empty()
-    }
-
-    /// Key `i` (empty past the end).
-    pub fn get(&self, i: usize) -> &str {
-        let start = i
-            .checked_sub(1)
-            .and_then(|p| self.ends.get(p))
-            .map_or(0, |&e| e as usize);
-        let end = self.ends.get(i).map_or(start, |&e| e as usize);
-        self.text.get(start..end).unwrap_or("")
-    }
-
-    pub fn iter(&self) -> impl DoubleEndedIterator<Item = &str> + ExactSizeIterator {
-        (0..self.len()).map(|i| self.get(i))
-    }
-
-    /// How many keys from the start satisfy `pred` (which holds for a leading run of keys).
-    pub fn partition_point(&self, pred: impl Fn(&str) -> bool) -> usize {
-        let (mut lo, mut hi) = (0, self.len());
-        while lo < hi {
-            let mid = lo + (hi - lo) / 2;
-            if pred(self.get(mid)) {
-                lo = mid + 1;
-            } else {
-                hi = mid;
-            }
-        }
-        lo
-    }
 }
 
 /// Why a page could not be listed (already retried by whoever lists).
@@ -441,26 +389,39 @@ fn apply(
     seen: Option<&(dyn Fn(&str) + Send + Sync)>,
     progress: &Progress,
 ) -> bool {
-    let within = match &st.ranges[idx].hi {
-        Some(hi) => page.keys.partition_point(|k| k <= hi.as_str()),
-        None => page.keys.len(),
-    };
-    let keys = || page.keys.iter().take(within);
-    let objects = keys().filter(|k| !k.ends_with('/')).count() as u64;
-    if let Some(seen) = seen {
-        keys().filter(|k| !k.ends_with('/')).for_each(seen);
-    }
-    let (first, last) = match within {
-        0 => (None, None),
-        n => (Some(page.keys.get(0)), Some(page.keys.get(n - 1))),
-    };
-    for k in keys().step_by(SAMPLE_EVERY).chain(last) {
-        st.alphabet.learn(k);
-    }
-    if st.first_key.is_none() {
+    // One pass in S3's order: keys up to the range's current bound count, every
+    // SAMPLE_EVERY-th and the last teach the alphabet.
+    let hi = st.ranges[idx].hi.as_deref();
+    let (mut within, mut objects) = (0usize, 0u64);
+    let (mut first, mut last) = (None::<String>, String::new());
+    let mut cursor = page.keys.cursor();
+    while let Some(k) = cursor.next_key() {
+        if hi.is_some_and(|hi| k > hi) {
+            break;
+        }
+        if !k.ends_with('/') {
+            objects += 1;
+            if let Some(seen) = seen {
+                seen(k);
+            }
+        }
+        if within % SAMPLE_EVERY == 0 {
+            st.alphabet.learn(k);
+        }
+        if first.is_none() {
+            first = Some(k.to_owned());
+        }
         // Not a key equal to the prefix itself: as an "end of key" digit it would stand a whole
         // digit below `prefix0...`, and an open tail would step past all of `prefix0...` at once.
-        st.first_key = keys().find(|k| k.len() > prefix.len()).map(str::to_owned);
+        if st.first_key.is_none() && k.len() > prefix.len() {
+            st.first_key = Some(k.to_owned());
+        }
+        last.clear();
+        last.push_str(k);
+        within += 1;
+    }
+    if within > 0 {
+        st.alphabet.learn(&last);
     }
     st.tally.objects += objects;
     st.tally.pages += 1;
@@ -469,13 +430,13 @@ fn apply(
     st.page_len = st.page_len.max(page.keys.len());
     let from = prefix.chars().count();
     let range = &mut st.ranges[idx];
-    if let (Some(first), Some(last)) = (first, last) {
+    if let Some(first) = first {
         let since = range
             .last
             .as_deref()
             .or(range.lo.as_deref())
-            .unwrap_or(first);
-        let covered = st.alphabet.measure(from, last, since).max(0.0);
+            .unwrap_or(&first);
+        let covered = st.alphabet.measure(from, &last, since).max(0.0);
         range.listed_keys += within as u64;
         range.listed_measure += covered;
         st.listed_keys += within as u64;
@@ -483,9 +444,9 @@ fn apply(
         range.ahead = range
             .hi
             .as_deref()
-            .map_or(f64::INFINITY, |hi| st.alphabet.measure(from, hi, last));
-        range.first = Some(first.to_owned());
-        range.last = Some(last.to_owned());
+            .map_or(f64::INFINITY, |hi| st.alphabet.measure(from, hi, &last));
+        range.first = Some(first);
+        range.last = Some(last);
     }
     range.done = within < page.keys.len() || page.next.is_none();
     range.done

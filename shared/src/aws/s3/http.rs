@@ -32,6 +32,12 @@ pub const READ_BUFFER: usize = 8 * 1024;
 
 type Https = hyper_rustls::HttpsConnector<Tcp>;
 
+/// A request's body, boxed: hyper queues requests to each connection in blocks of 32 slots
+/// and keeps two blocks per connection once it has carried 32 requests. An `SdkBody` inline
+/// made a slot 368 bytes (the body 120 of them); boxed, a connection's queue is about 7 KiB
+/// smaller, and only one small box per request is added.
+type Body = Box<SdkBody>;
+
 /// One client, built at the first request for the SDK's connector settings and then reused,
 /// so its connections are pooled across requests.
 #[derive(Debug, Clone)]
@@ -101,7 +107,7 @@ impl HttpClient for LeanHttp {
 
 #[derive(Debug, Clone)]
 struct Lean {
-    client: Client<Https, SdkBody>,
+    client: Client<Https, Body>,
     read_timeout: Option<Duration>,
 }
 
@@ -111,7 +117,8 @@ impl HttpConnector for Lean {
         HttpConnectorFuture::new(async move {
             let request = request
                 .try_into_http1x()
-                .map_err(|e| ConnectorError::user(e.into()))?;
+                .map_err(|e| ConnectorError::user(e.into()))?
+                .map(Box::new);
             let sent = client.request(request);
             let answered = match read_timeout {
                 Some(limit) => tokio::time::timeout(limit, sent).await.map_err(|_| {

@@ -236,7 +236,7 @@ mod tests {
         let xml = r#"<?xml version="1.0"?><ListBucketResult><Name>b</Name><IsTruncated>true</IsTruncated><Contents><Key>a/&amp;x&lt;&#13;&#x1F600;</Key><Size>1</Size></Contents><Contents><Key>데이터/ü +%</Key></Contents><NextContinuationToken>t</NextContinuationToken></ListBucketResult>"#.as_bytes();
         let (rest, keys) = split_contents(xml);
         assert_eq!(
-            keys.unwrap().iter().collect::<Vec<_>>(),
+            keys.unwrap().to_vec(),
             vec!["a/&x<\r\u{1F600}", "데이터/ü +%"]
         );
         assert_eq!(
@@ -255,7 +255,7 @@ mod tests {
             let (rest, keys) = s.finish();
             assert_eq!(rest, whole.0, "pieces of {size}");
             assert_eq!(
-                keys.unwrap().iter().collect::<Vec<_>>(),
+                keys.unwrap().to_vec(),
                 vec!["a", "데이터/<b", "c/"],
                 "pieces of {size}"
             );
