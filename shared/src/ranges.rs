@@ -25,8 +25,6 @@ const MIN_PAGES_TO_SPLIT: f64 = 4.0;
 const RANGES_PER_WORKER: usize = 2;
 /// One more range allowed for every this many pages listed (see [`steal`]).
 const PAGES_PER_SPLIT: u64 = 10;
-/// Every how many keys of a page one is sampled for the prefix's alphabet.
-const SAMPLE_EVERY: usize = 64;
 
 /// What counting one prefix found, and what it cost.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
@@ -389,38 +387,45 @@ fn apply(
     seen: Option<&(dyn Fn(&str) + Send + Sync)>,
     progress: &Progress,
 ) -> bool {
-    // One pass in S3's order: keys up to the range's current bound count, every
-    // SAMPLE_EVERY-th and the last teach the alphabet.
+    // Usually the whole page is within the range's bound, and what counting needs is at hand
+    // in the page (see keys.rs); keys are read one by one only where the bound cuts the page
+    // (it was lowered while the page was in flight), or a test watches every key.
     let hi = st.ranges[idx].hi.as_deref();
-    let (mut within, mut objects) = (0usize, 0u64);
-    let (mut first, mut last) = (None::<String>, String::new());
-    let mut cursor = page.keys.cursor();
-    while let Some(k) = cursor.next_key() {
-        if hi.is_some_and(|hi| k > hi) {
-            break;
-        }
-        if !k.ends_with('/') {
-            objects += 1;
-            if let Some(seen) = seen {
-                seen(k);
+    let whole = match (hi, page.keys.last()) {
+        (Some(hi), Some(last)) => last <= hi,
+        _ => true,
+    };
+    let (mut within, mut objects) = (page.keys.len(), page.keys.objects() as u64);
+    let mut last = page.keys.last().unwrap_or_default().to_owned();
+    if !whole || seen.is_some() || st.first_key.is_none() {
+        (within, objects) = (0, 0);
+        let mut cursor = page.keys.cursor();
+        while let Some(k) = cursor.next_key() {
+            if hi.is_some_and(|hi| k > hi) {
+                break;
             }
+            if !k.ends_with('/') {
+                objects += 1;
+                if let Some(seen) = seen {
+                    seen(k);
+                }
+            }
+            // Not a key equal to the prefix itself: as an "end of key" digit it would stand a
+            // whole digit below `prefix0...`, and an open tail would step past all of
+            // `prefix0...` at once.
+            if st.first_key.is_none() && k.len() > prefix.len() {
+                st.first_key = Some(k.to_owned());
+            }
+            last.clear();
+            last.push_str(k);
+            within += 1;
         }
-        if within % SAMPLE_EVERY == 0 {
-            st.alphabet.learn(k);
-        }
-        if first.is_none() {
-            first = Some(k.to_owned());
-        }
-        // Not a key equal to the prefix itself: as an "end of key" digit it would stand a whole
-        // digit below `prefix0...`, and an open tail would step past all of `prefix0...` at once.
-        if st.first_key.is_none() && k.len() > prefix.len() {
-            st.first_key = Some(k.to_owned());
-        }
-        last.clear();
-        last.push_str(k);
-        within += 1;
     }
-    if within > 0 {
+    for k in page.keys.samples(within) {
+        st.alphabet.learn(k);
+    }
+    let first = page.keys.samples(within).next().map(str::to_owned);
+    if first.is_some() {
         st.alphabet.learn(&last);
     }
     st.tally.objects += objects;

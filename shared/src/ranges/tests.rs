@@ -60,16 +60,26 @@ fn run(
     page_size: usize,
     workers: usize,
 ) -> (Tally, Vec<String>, Seen) {
-    run_with(keys, prefix, page_size, workers, std::time::Duration::ZERO)
+    run_with(
+        keys,
+        prefix,
+        page_size,
+        workers,
+        std::time::Duration::ZERO,
+        true,
+    )
 }
 
-/// [`run`] with each answer taking `latency` in tokio's paused clock.
+/// [`run`] with each answer taking `latency` in tokio's paused clock; `watch` false counts
+/// without watching each key (a range then reads a page's keys one by one only where its bound
+/// cuts the page).
 fn run_with(
     keys: &[String],
     prefix: &str,
     page_size: usize,
     workers: usize,
     latency: std::time::Duration,
+    watch: bool,
 ) -> (Tally, Vec<String>, Seen) {
     let mut sorted = keys.to_vec();
     sorted.sort();
@@ -100,7 +110,7 @@ fn run_with(
             },
             Arc::new(Semaphore::new(workers)),
             Arc::default(),
-            Some(hook),
+            watch.then_some(hook),
         ))
         .unwrap();
     (tally, bounds, seen)
@@ -121,6 +131,9 @@ fn check(keys: &[String], prefix: &str, page_size: usize, workers: usize) -> Vec
     );
     assert_eq!(tally.objects, want.len() as u64);
     assert_eq!(tally.ranges, bounds.len() as u64 + 1);
+    let zero = std::time::Duration::ZERO;
+    let (unwatched, _, _) = run_with(keys, prefix, page_size, workers, zero, false);
+    assert_eq!(unwatched.objects, want.len() as u64, "counted unwatched");
     bounds
 }
 
@@ -208,8 +221,14 @@ fn structureless_key_spaces_spread_over_workers() {
             .collect(),
     ];
     for keys in layouts {
-        let (tally, bounds, _) =
-            run_with(&keys, "d/", 50, 16, std::time::Duration::from_millis(30));
+        let (tally, bounds, _) = run_with(
+            &keys,
+            "d/",
+            50,
+            16,
+            std::time::Duration::from_millis(30),
+            true,
+        );
         assert_eq!(tally.objects, 5000);
         assert!(
             bounds.len() + 1 >= 10,
