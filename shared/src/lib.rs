@@ -15,6 +15,7 @@ pub mod schedule;
 pub mod secret;
 pub mod slack;
 pub mod time;
+pub mod tls;
 
 pub use secret::Secret;
 pub use time::Timestamp;

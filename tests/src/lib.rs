@@ -26,6 +26,7 @@ pub mod render;
 pub mod runtime;
 pub mod slack;
 pub mod slack_events;
+pub mod tls;
 pub mod world;
 
 pub use world::World;

@@ -1,18 +1,21 @@
-//! The HTTP client seek lists S3 with: hyper's legacy client, as the SDK's default client is,
-//! with HTTP/1 read buffers capped at [`READ_BUFFER`]. The SDK still signs, resolves the
-//! endpoint, classifies errors and retries; this only carries requests.
+//! The HTTP client every AWS SDK client here calls through: hyper's legacy client, as the SDK's
+//! default client is, with HTTP/1 read buffers capped at [`READ_BUFFER`], on the process's one
+//! TLS configuration ([`crate::tls`]). The SDK still signs, resolves the endpoint, classifies
+//! errors and retries; this only carries requests.
 //!
 //! Why: hyper grows a connection's read buffer while a response arrives faster than it is
 //! read, up to 8 KiB + 400 KiB, and keeps it. A page of 1,000 keys is about 300 KB, so each
-//! of the 32 requests in flight held a buffer of that size: 58% of seek's peak heap (valgrind
-//! massif, 2 x 200k keys), and peak RSS went from 11.5 MiB (`LIST_CONCURRENCY` 1) to 24.2 MiB
-//! (32) at 2 x 1M keys. The SDK's HTTP client (aws-smithy-http-client 1.5) has no public
-//! setting for that buffer. Capped at 8 KiB (with the page reader's own copies gone), 32 in
-//! flight peak at 13.1 MiB, and keys/s did not change (README, Measured).
+//! of seek's 32 ListObjectsV2 requests in flight held a buffer of that size: 58% of its peak
+//! heap (valgrind massif, 2 x 200k keys), and peak RSS at 2 x 1M keys went from 11.5 MiB with
+//! one request in flight to 24.2 MiB with 32. The SDK's HTTP client (aws-smithy-http-client
+//! 1.5) has no public setting for that buffer. Capped at 8 KiB (with the page reader's own
+//! copies gone), 32 in flight peaked at 13.1 MiB, and keys/s did not change (README,
+//! Measured). And the SDK's client read the OS's root certificates again for itself.
 //!
 //! Kept from the SDK's client: TLS by rustls with aws-lc-rs and the OS's roots, connection
-//! reuse, TCP_NODELAY, the SDK's connect and read timeouts (read: until the response head).
-//! Not kept: `HTTP(S)_PROXY` (seek reaches S3 directly or through a VPC endpoint).
+//! reuse, TCP_NODELAY, the SDK's connect and read timeouts (read: until the response head),
+//! one connection pool per distinct pair of them. Not kept: `HTTP(S)_PROXY` (the functions
+//! reach AWS directly or through VPC endpoints).
 
 use aws_smithy_runtime_api::client::http::{
     HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpConnector,
@@ -38,35 +41,23 @@ type Https = hyper_rustls::HttpsConnector<Tcp>;
 /// smaller, and only one small box per request is added.
 type Body = Box<SdkBody>;
 
-/// One client, built at the first request for the SDK's connector settings and then reused,
-/// so its connections are pooled across requests.
+/// A connector's timeouts: connect, and read until the response head.
+type Timeouts = (Option<Duration>, Option<Duration>);
+
+/// One connector per distinct [`Timeouts`] (clients with their own, such as the state store's
+/// tighter ones, get their own pool), built at its first request and then reused, so its
+/// connections are pooled across requests.
 #[derive(Debug, Clone)]
 pub struct LeanHttp {
     tls: Arc<rustls::ClientConfig>,
-    built: Arc<Mutex<Option<SharedHttpConnector>>>,
+    built: Arc<Mutex<Vec<(Timeouts, SharedHttpConnector)>>>,
 }
 
 impl LeanHttp {
-    /// TLS with the SDK's crypto provider and the OS's root certificates.
+    /// On the process's one TLS configuration; an error when it has none (no roots found).
     pub fn new() -> Result<Self, String> {
-        let mut roots = rustls::RootCertStore::empty();
-        let found = rustls_native_certs::load_native_certs();
-        let (added, _) = roots.add_parsable_certificates(found.certs);
-        if added == 0 {
-            return Err(format!(
-                "no root certificates found for TLS to S3 ({} errors reading them)",
-                found.errors.len()
-            ));
-        }
-        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::aws_lc_rs::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .map_err(|e| format!("TLS for S3: {e}"))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
         Ok(Self {
-            tls: Arc::new(tls),
+            tls: crate::tls::client_config()?,
             built: Arc::default(),
         })
     }
@@ -98,10 +89,14 @@ impl HttpClient for LeanHttp {
         settings: &HttpConnectorSettings,
         _components: &RuntimeComponents,
     ) -> SharedHttpConnector {
+        let timeouts = (settings.connect_timeout(), settings.read_timeout());
         let mut built = self.built.lock().unwrap_or_else(|p| p.into_inner());
-        built
-            .get_or_insert_with(|| self.connector(settings))
-            .clone()
+        if let Some((_, connector)) = built.iter().find(|(t, _)| *t == timeouts) {
+            return connector.clone();
+        }
+        let connector = self.connector(settings);
+        built.push((timeouts, connector.clone()));
+        connector
     }
 }
 

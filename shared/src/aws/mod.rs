@@ -2,6 +2,7 @@
 //! Each returns domain-shaped results and errors, never SDK types.
 
 pub mod dynamo;
+mod http;
 pub mod invoke;
 pub mod s3;
 pub mod secrets;
@@ -9,9 +10,15 @@ pub mod secrets;
 pub use aws_config::SdkConfig;
 
 /// Loads the SDK configuration once, at cold start: region, credentials and, when the SDK's own
-/// `AWS_ENDPOINT_URL` is set (a local emulator, MinIO), that endpoint.
+/// `AWS_ENDPOINT_URL` is set (a local emulator, MinIO), that endpoint. Every client made from it
+/// calls AWS through [`http::LeanHttp`], on the process's one TLS configuration.
 pub async fn load_sdk_config() -> SdkConfig {
-    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+    match http::LeanHttp::new() {
+        Ok(lean) => loader = loader.http_client(lean),
+        Err(e) => tracing::warn!(error = %e, "calling AWS with the SDK's default HTTP client"),
+    }
+    loader.load().await
 }
 
 /// Renders an SDK error with its whole chain (the SDK's `Display` alone says "service error").

@@ -27,8 +27,7 @@ impl KfpClient {
         token: Option<Secret>,
         timeout: Duration,
     ) -> Result<Self, reqwest::Error> {
-        crate::slack::client::install_tls_provider();
-        let http = reqwest::Client::builder()
+        let http = crate::tls::reqwest_builder()
             .connect_timeout(Duration::from_secs(3))
             // A redirect from an API means a login page in front of it: see it, don't follow it.
             .redirect(reqwest::redirect::Policy::none())

@@ -81,13 +81,9 @@ pub trait SlackPoster: Send + Sync {
     ) -> impl Future<Output = Result<(), SlackError>> + Send;
 }
 
-/// reqwest is built without a crypto provider of its own: it uses the AWS SDK's (aws-lc-rs),
-/// so a binary carries one TLS crypto library, not two. Call this before building any
-/// `reqwest::Client`; calling it again is harmless.
+/// See [`crate::tls::install_provider`].
 pub fn install_tls_provider() {
-    if rustls::crypto::CryptoProvider::get_default().is_none() {
-        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    }
+    crate::tls::install_provider();
 }
 
 /// The reqwest-backed poster. Build it once at cold start and share it.
@@ -98,8 +94,7 @@ pub struct SlackClient {
 
 impl SlackClient {
     pub fn new() -> Result<Self, HttpError> {
-        install_tls_provider();
-        let http = reqwest::Client::builder()
+        let http = crate::tls::reqwest_builder()
             .connect_timeout(Duration::from_secs(3))
             .user_agent(concat!("ct-trigger/", env!("CARGO_PKG_VERSION")))
             .build()?;

@@ -1,7 +1,6 @@
 //! Counting the objects under a prefix: ListObjectsV2 over concurrent key ranges
 //! ([`crate::ranges`]), one page (at most 1,000 keys) per range in memory at a time.
 
-mod http;
 mod page;
 
 use crate::ranges::{self, ListError, Lister, Page, Plan, Progress};
@@ -73,17 +72,10 @@ impl S3Counter {
             .with_max_attempts(8)
             .with_initial_backoff(Duration::from_millis(20))
             .with_max_backoff(Duration::from_secs(2));
-        let mut conf = aws_sdk_s3::config::Builder::from(sdk)
+        let conf = aws_sdk_s3::config::Builder::from(sdk)
             .force_path_style(sdk.endpoint_url().is_some())
             .retry_config(retry);
-        // hyper's read buffers, capped: about 0.4 MiB less per request in flight (http.rs).
-        match http::LeanHttp::new() {
-            Ok(lean) => conf = conf.http_client(lean),
-            Err(e) => tracing::warn!(
-                error = %e,
-                "counting with the SDK's default HTTP client (more memory per request in flight)"
-            ),
-        }
+        // The HTTP client comes with `sdk`: hyper's read buffers capped (aws/http.rs).
         let conf = conf.build();
         let concurrency = concurrency.max(1);
         Self {
