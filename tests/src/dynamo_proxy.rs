@@ -194,7 +194,7 @@ async fn serve(
 impl DynamoProxy {
     /// Starts on a free loopback port in front of `upstream` (moto's URL).
     pub async fn start(upstream: &str) -> Self {
-        ct_shared::slack::client::install_tls_provider();
+        ct_shared::tls::install_provider();
         let inner = Arc::new(Inner {
             upstream: upstream.trim_end_matches('/').to_owned(),
             http: reqwest::Client::builder()

@@ -180,7 +180,7 @@ pub async fn put_objects(
 /// Puts empty objects under `keys` in one request, straight into moto's S3 backend
 /// (tests/moto_serve.py's `/_ct/seed`): for tests that list thousands of keys.
 pub async fn seed_keys(bucket: &str, keys: &[String]) {
-    ct_shared::slack::client::install_tls_provider();
+    ct_shared::tls::install_provider();
     let res = reqwest::Client::builder()
         .no_proxy()
         .build()

@@ -213,7 +213,7 @@ async fn channel_len(http: &reqwest::Client, console: &str) -> usize {
 #[tokio::test]
 async fn the_console_answers_json_errors_adds_in_the_background_and_runs_one_seek_at_a_time() {
     let up = Up::start().await;
-    ct_shared::slack::client::install_tls_provider();
+    ct_shared::tls::install_provider();
     let (http, c) = (reqwest::Client::new(), up.console.clone());
     // The start line: the result plainly, no JSON quotes.
     let first = up

@@ -81,11 +81,6 @@ pub trait SlackPoster: Send + Sync {
     ) -> impl Future<Output = Result<(), SlackError>> + Send;
 }
 
-/// See [`crate::tls::install_provider`].
-pub fn install_tls_provider() {
-    crate::tls::install_provider();
-}
-
 /// The reqwest-backed poster. Build it once at cold start and share it.
 #[derive(Debug, Clone)]
 pub struct SlackClient {

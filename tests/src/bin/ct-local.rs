@@ -330,7 +330,7 @@ async fn up(port: u16) -> Result<(), String> {
                 .collect(),
         )),
         http: {
-            ct_shared::slack::client::install_tls_provider();
+            ct_shared::tls::install_provider();
             reqwest::Client::new()
         },
         jobs: Default::default(),
