@@ -1,7 +1,8 @@
 //! A ListObjectsV2-only S3 endpoint that serves any number of objects without storing them:
 //! every prefix holds `n` keys of a chosen layout, each generated from its index in S3's order.
 //! It answers after a set latency, honours `prefix`, `start-after`, `continuation-token` and
-//! `max-keys`, and can answer 503 SlowDown to a share of requests. For benchmarks that count
+//! `max-keys`, and can answer 503 SlowDown to a share of requests. Pages are sent chunked, as
+//! S3 sends them. For benchmarks that count
 //! millions of objects (moto would need them all PUT first) and for the SlowDown test.
 
 use axum::extract::{Query, State};
@@ -70,6 +71,9 @@ impl Layout {
         n - n / 100
     }
 }
+
+/// The size of the pieces a page is sent in.
+const PIECE: usize = 16 * 1024;
 
 struct Shared {
     keys: AtomicU64,
@@ -160,7 +164,14 @@ async fn list(State(s): State<Arc<Shared>>, Query(q): Query<HashMap<String, Stri
         xml.push_str("</Key><LastModified>2026-11-24T00:00:00.000Z</LastModified><ETag>&quot;d41d8cd98f00b204e9800998ecf8427e&quot;</ETag><Size>3</Size><StorageClass>STANDARD</StorageClass></Contents>");
     }
     xml.push_str("</ListBucketResult>");
-    ([("content-type", "application/xml")], xml).into_response()
+    // Chunked, as S3 answers listings: sent in pieces, with no Content-Length.
+    let xml = axum::body::Bytes::from(xml);
+    let pieces: Vec<Result<axum::body::Bytes, std::convert::Infallible>> = (0..xml.len())
+        .step_by(PIECE)
+        .map(|at| Ok(xml.slice(at..(at + PIECE).min(xml.len()))))
+        .collect();
+    let body = axum::body::Body::from_stream(futures_util::stream::iter(pieces));
+    ([("content-type", "application/xml")], body).into_response()
 }
 
 impl FakeS3 {

@@ -2,6 +2,7 @@
 //! ([`crate::ranges`]), one page (at most 1,000 keys) per range in memory at a time.
 
 mod page;
+mod wire;
 
 use crate::ranges::{self, ListError, Lister, Page, Plan, Progress};
 use std::future::Future;
@@ -72,10 +73,18 @@ impl S3Counter {
             .with_max_attempts(8)
             .with_initial_backoff(Duration::from_millis(20))
             .with_max_backoff(Duration::from_secs(2));
-        let conf = aws_sdk_s3::config::Builder::from(sdk)
+        let mut conf = aws_sdk_s3::config::Builder::from(sdk)
             .force_path_style(sdk.endpoint_url().is_some())
-            .retry_config(retry);
-        // The HTTP client comes with `sdk`: hyper's read buffers capped (aws/http.rs).
+            .retry_config(retry)
+            .interceptor(page::KeyTap);
+        // Connections that hold only their socket while pooled (wire.rs); without a TLS
+        // configuration (no roots found), the HTTP client that came with `sdk`.
+        match crate::tls::client_config() {
+            Ok(tls) => conf = conf.http_client(wire::ListHttp::new(&tls)),
+            Err(e) => {
+                tracing::warn!(error = %e, "listing with the SDK configuration's HTTP client")
+            }
+        }
         let conf = conf.build();
         let concurrency = concurrency.max(1);
         Self {
@@ -100,16 +109,16 @@ impl Lister for SdkLister {
         token: Option<&str>,
     ) -> Result<Page, ListError> {
         let slot = page::KeySlot::default();
-        let out = self
+        let send = self
             .client
             .list_objects_v2()
             .bucket(&self.bucket)
             .prefix(prefix)
             .set_start_after(start_after.map(str::to_owned))
             .set_continuation_token(token.map(str::to_owned))
-            .customize()
-            .interceptor(page::KeyTap::new(slot.clone()))
-            .send()
+            .send();
+        let out = page::SLOT
+            .scope(slot.clone(), send)
             .await
             .map_err(|e| ListError(super::describe(&e)))?;
         let next = match (out.is_truncated, out.next_continuation_token) {

@@ -20,15 +20,16 @@ use std::task::{Context, Poll};
 /// Where one request's keys land (the last successful attempt's).
 pub type KeySlot = Arc<Mutex<Option<Result<Keys, String>>>>;
 
-/// The per-request interceptor: attach with `.customize().interceptor(KeyTap::new(slot))`.
-#[derive(Debug)]
-pub struct KeyTap(KeySlot);
-
-impl KeyTap {
-    pub fn new(slot: KeySlot) -> Self {
-        Self(slot)
-    }
+tokio::task_local! {
+    /// The slot of the request being sent in this task: set with `SLOT.scope(slot, send)`.
+    pub static SLOT: KeySlot;
 }
+
+/// The interceptor, registered once on the client: it reads the request's slot from [`SLOT`].
+/// Attaching one per request (`.customize().interceptor(..)`) gave every request in flight a
+/// configuration layer of its own; see README, Measured.
+#[derive(Debug, Default)]
+pub struct KeyTap;
 
 impl Intercept for KeyTap {
     fn name(&self) -> &'static str {
@@ -45,11 +46,14 @@ impl Intercept for KeyTap {
         if !response.status().is_success() {
             return Ok(());
         }
+        let Ok(slot) = SLOT.try_with(KeySlot::clone) else {
+            return Ok(());
+        };
         let inner = std::mem::replace(response.body_mut(), SdkBody::taken());
         *response.body_mut() = SdkBody::from_body_1_x(Condense {
             inner,
             split: Splitter::default(),
-            slot: self.0.clone(),
+            slot,
             done: false,
         });
         Ok(())
