@@ -1,16 +1,16 @@
-//! The HTTP client every AWS SDK client here calls through: hyper's legacy client, as the SDK's
-//! default client is, with HTTP/1 read buffers capped at [`READ_BUFFER`], on the process's one
-//! TLS configuration ([`crate::tls`]). The SDK still signs, resolves the endpoint, classifies
-//! errors and retries; this only carries requests.
+//! The HTTP client of every AWS SDK client here but seek's listing (which has its own,
+//! `aws/s3/wire.rs`): hyper's legacy client, as the SDK's default client is, with HTTP/1 read
+//! buffers capped at [`READ_BUFFER`], on the process's one TLS configuration ([`crate::tls`]).
+//! The SDK still signs, resolves the endpoint, classifies errors and retries; this only carries
+//! requests.
 //!
 //! Why: hyper grows a connection's read buffer while a response arrives faster than it is
-//! read, up to 8 KiB + 400 KiB, and keeps it. A page of 1,000 keys is about 300 KB, so each
-//! of seek's 32 ListObjectsV2 requests in flight held a buffer of that size: 58% of its peak
-//! heap (valgrind massif, 2 x 200k keys), and peak RSS at 2 x 1M keys went from 11.5 MiB with
-//! one request in flight to 24.2 MiB with 32. The SDK's HTTP client (aws-smithy-http-client
-//! 1.5) has no public setting for that buffer. Capped at 8 KiB (with the page reader's own
-//! copies gone), 32 in flight peaked at 13.1 MiB, and keys/s did not change (README,
-//! Measured). And the SDK's client read the OS's root certificates again for itself.
+//! read, up to 8 KiB + 400 KiB, and keeps it. When seek listed through it, each of its 32
+//! ListObjectsV2 requests in flight held a buffer the size of a 300 KB page: 58% of its peak
+//! heap (valgrind massif, 2 x 200k keys). The SDK's HTTP client (aws-smithy-http-client 1.5)
+//! has no public setting for that buffer, nor a way to share the process's TLS configuration
+//! (it read the OS's root certificates again for itself). DynamoDB's, Secrets Manager's and
+//! Lambda's answers are small, but the cap costs nothing there either.
 //!
 //! Kept from the SDK's client: TLS by rustls with aws-lc-rs and the OS's roots, connection
 //! reuse, TCP_NODELAY, the SDK's connect and read timeouts (read: until the response head),
@@ -34,12 +34,6 @@ use std::time::Duration;
 pub const READ_BUFFER: usize = 8 * 1024;
 
 type Https = hyper_rustls::HttpsConnector<Tcp>;
-
-/// A request's body, boxed: hyper queues requests to each connection in blocks of 32 slots
-/// and keeps two blocks per connection once it has carried 32 requests. An `SdkBody` inline
-/// made a slot 368 bytes (the body 120 of them); boxed, a connection's queue is about 7 KiB
-/// smaller, and only one small box per request is added.
-type Body = Box<SdkBody>;
 
 /// A connector's timeouts: connect, and read until the response head.
 type Timeouts = (Option<Duration>, Option<Duration>);
@@ -102,7 +96,7 @@ impl HttpClient for LeanHttp {
 
 #[derive(Debug, Clone)]
 struct Lean {
-    client: Client<Https, Body>,
+    client: Client<Https, SdkBody>,
     read_timeout: Option<Duration>,
 }
 
@@ -112,8 +106,7 @@ impl HttpConnector for Lean {
         HttpConnectorFuture::new(async move {
             let request = request
                 .try_into_http1x()
-                .map_err(|e| ConnectorError::user(e.into()))?
-                .map(Box::new);
+                .map_err(|e| ConnectorError::user(e.into()))?;
             let sent = client.request(request);
             let answered = match read_timeout {
                 Some(limit) => tokio::time::timeout(limit, sent).await.map_err(|_| {
