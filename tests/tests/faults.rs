@@ -296,6 +296,192 @@ async fn a_decision_whose_answer_is_lost_while_reads_stall_is_still_the_clickers
     }
 }
 
+/// The text of the answer ann's latest press got on its response_url.
+fn last_told(w: &World) -> String {
+    w.slack
+        .responses("m")
+        .last()
+        .map(|p| p.text().to_owned())
+        .unwrap_or_default()
+}
+
+const NOTICE_TAKEN_OVER: &str =
+    "Its Kubeflow notice had not been posted, so it is being posted now.";
+
+/// After a Train! whose notice was not posted (`lost` says how), ann presses again: at once
+/// (the deciding click still owns the notice, nothing happens), then after its 10 s (the notice
+/// is posted, once, and she is told so), then once more (nothing is posted again).
+async fn later_presses_post_the_missing_notice_once(
+    w: &World,
+    actions: &Function,
+    id: &str,
+    lost: &str,
+) {
+    assert_eq!(kubeflow_notices(w), 0, "{lost}: no notice yet");
+    let (status, _) = press(actions, w, id, "1795892641.000200").await;
+    assert_eq!(status, 200, "{lost}");
+    assert!(
+        last_told(w).starts_with("Already approved by <@U0ANN>")
+            && !last_told(w).contains(NOTICE_TAKEN_OVER),
+        "{lost}: within the deciding click's time: {}",
+        last_told(w)
+    );
+    assert_eq!(
+        kubeflow_notices(w),
+        0,
+        "{lost}: the deciding click still owns it"
+    );
+
+    tokio::time::sleep(Duration::from_secs(11)).await;
+    let (status, took) = press(actions, w, id, "1795892652.000200").await;
+    assert_eq!(status, 200, "{lost}");
+    assert!(took < Duration::from_secs(3), "{lost}: took {took:?}");
+    assert!(
+        last_told(w).starts_with("Already approved by <@U0ANN>")
+            && last_told(w).ends_with(NOTICE_TAKEN_OVER),
+        "{lost}: {}",
+        last_told(w)
+    );
+    assert_eq!(
+        kubeflow_notices(w),
+        1,
+        "{lost}: the notice, posted by the later press"
+    );
+    assert!(
+        w.number(&format!("request#{id}"), "notice_posted_at")
+            .await
+            .is_some(),
+        "{lost}: the notice is noted as posted"
+    );
+
+    let (status, _) = press(actions, w, id, "1795892653.000200").await;
+    assert_eq!(status, 200, "{lost}");
+    assert!(!last_told(w).contains(NOTICE_TAKEN_OVER), "{lost}");
+    assert_eq!(kubeflow_notices(w), 1, "{lost}: never twice");
+}
+
+/// Without Kubeflow Pipelines, Train!'s outcome is the channel's notice. The decision
+/// committed, but every answer after it was lost past actions' read-back: ann was answered 503
+/// and no notice was posted. A later press posts it, once.
+#[tokio::test]
+async fn a_press_on_an_approval_whose_notice_was_never_posted_posts_it_once() {
+    let (w, proxy, actions, id) = asked().await;
+    // GIVEN Train! commits unheard, and every read after it is slow past the budgets
+    proxy.fail_next("TransactWriteItems", Fault::CommitThenLose, 1);
+    proxy.fail_after("GetItem", 3, Fault::Slow, 50);
+    let (status, _) = press(&actions, &w, &id, "1795892640.000200").await;
+    assert_eq!(status, 503);
+    proxy.heal();
+    assert_eq!(
+        w.string(&format!("request#{id}"), "status")
+            .await
+            .as_deref(),
+        Some("approved"),
+        "the decision committed"
+    );
+    later_presses_post_the_missing_notice_once(&w, &actions, &id, "answers lost").await;
+}
+
+/// The decision is recorded, but Slack fails both of the click's posts (the replaced message
+/// and the channel's notice, each tried twice): a later press posts the notice, once.
+#[tokio::test]
+async fn a_notice_slack_failed_at_the_click_is_posted_by_a_later_press() {
+    let (w, _proxy, actions, id) = asked().await;
+    w.slack
+        .plan(std::iter::repeat_n(harness::slack::Reply::Status(500), 4));
+    let (status, _) = press(&actions, &w, &id, "1795892640.000200").await;
+    assert_eq!(status, 200, "the decision stands");
+    assert_eq!(w.slack.received().len(), 4, "{:?}", w.slack.received());
+    assert_eq!(w.number("dataset#embedding", "trained").await, Some(150));
+    later_presses_post_the_missing_notice_once(&w, &actions, &id, "slack failed").await;
+}
+
+/// The later press's two writes, taking the notice over (`UpdateItem` 0) and noting it posted
+/// (`UpdateItem` 1), each under every fault, and with the answer lost past every retry: the
+/// notice is posted once, and a press after that posts nothing more. The cases run side by side.
+#[tokio::test]
+async fn taking_over_a_notice_posts_it_once_under_every_fault() {
+    let mut cases: Vec<(usize, Fault, usize)> = (0..2)
+        .flat_map(|pass| Fault::ALL.map(|f| (pass, f, 1)))
+        .collect();
+    cases.extend([
+        (0, Fault::CommitThenLose, 10),
+        (1, Fault::CommitThenLose, 10),
+    ]);
+    let runs = cases.into_iter().map(|(pass, fault, n)| async move {
+        let case = format!("UpdateItem after {pass}: {fault:?} x{n}");
+        let (w, proxy, actions, id) = asked().await;
+        // GIVEN a Train! whose notice Slack failed
+        w.slack
+            .plan(std::iter::repeat_n(harness::slack::Reply::Status(500), 4));
+        assert_eq!(press(&actions, &w, &id, "1795892640.000200").await.0, 200);
+        assert_eq!(kubeflow_notices(&w), 0, "{case}");
+        // WHEN ann presses again after the deciding click's time, and the write fails
+        tokio::time::sleep(Duration::from_secs(11)).await;
+        proxy.fail_after("UpdateItem", pass, fault, n);
+        let (status, took) = press(&actions, &w, &id, "1795892652.000200").await;
+        assert_eq!(status, 200, "{case}");
+        assert!(took < Duration::from_secs(3), "{case}: took {took:?}");
+        assert!(proxy.injected() > 0, "{case}: no fault was injected");
+        proxy.heal();
+        // THEN the notice is posted once, and she is told so
+        assert_eq!(kubeflow_notices(&w), 1, "{case}");
+        assert!(
+            last_told(&w).ends_with(NOTICE_TAKEN_OVER),
+            "{case}: {}",
+            last_told(&w)
+        );
+        // AND a press once that press's time has passed posts nothing more
+        tokio::time::sleep(Duration::from_secs(11)).await;
+        assert_eq!(press(&actions, &w, &id, "1795892663.000200").await.0, 200);
+        assert!(
+            !last_told(&w).contains(NOTICE_TAKEN_OVER),
+            "{case}: {}",
+            last_told(&w)
+        );
+        assert_eq!(kubeflow_notices(&w), 1, "{case}: never twice");
+    });
+    futures_util::future::join_all(runs).await;
+}
+
+/// A request approved before notices were recorded (no `notice_by`): nothing is owed, and a
+/// later press posts nothing, however long after.
+#[tokio::test]
+async fn a_press_on_an_approval_from_before_notices_were_recorded_posts_nothing() {
+    let (w, _proxy, actions, id) = asked().await;
+    let (status, _) = press(&actions, &w, &id, "1795892640.000200").await;
+    assert_eq!(status, 200);
+    assert_eq!(kubeflow_notices(&w), 1);
+    assert!(
+        w.number(&format!("request#{id}"), "notice_posted_at")
+            .await
+            .is_some(),
+        "the deciding click notes its notice posted"
+    );
+    // Make the item look as an older version wrote it.
+    aws_sdk_dynamodb::Client::new(&w.sdk)
+        .update_item()
+        .table_name(&w.table)
+        .key(
+            "pk",
+            aws_sdk_dynamodb::types::AttributeValue::S(format!("request#{id}")),
+        )
+        .update_expression("REMOVE notice_by, notice_until, notice_posted_at")
+        .send()
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(11)).await;
+    let (status, _) = press(&actions, &w, &id, "1795892652.000200").await;
+    assert_eq!(status, 200);
+    assert!(last_told(&w).starts_with("Already approved by <@U0ANN>"));
+    assert!(
+        !last_told(&w).contains(NOTICE_TAKEN_OVER),
+        "{}",
+        last_told(&w)
+    );
+    assert_eq!(kubeflow_notices(&w), 1);
+}
+
 /// `/ask` with an `Idempotency-Key` through the real send binary: returns the HTTP status, the
 /// body and whether it was a replay.
 async fn ask_with_key(send: &Function, n: usize, key: &str) -> (u64, Value, bool) {

@@ -37,6 +37,13 @@ pub const DECIDE_BUDGET: std::time::Duration = std::time::Duration::from_millis(
 /// After a decide that failed or ran out of time: how long one consistent read may take to learn
 /// whether the click's own decision committed anyway (its answer lost or late).
 pub const READ_BACK_BUDGET: std::time::Duration = std::time::Duration::from_millis(800);
+/// When a click's answer is due: Slack waits 3 s, and the answer must still travel.
+const ANSWER_WITHIN: std::time::Duration = std::time::Duration::from_millis(2900);
+
+fn answer_by(started: tokio::time::Instant) -> tokio::time::Instant {
+    started + ANSWER_WITHIN
+}
+
 /// How old an approval without a launch must be before a later press queues its launch.
 pub(crate) const RESUME_AFTER_SECS: i64 = 10;
 
@@ -146,6 +153,7 @@ impl<S: DecisionStore + LaunchStore + StatusStore, P: SlackPoster, Q: AsyncInvok
         req: &Request,
         now: Timestamp,
     ) -> (Response<Body>, Observation) {
+        let started = tokio::time::Instant::now();
         let malformed = |status, error| {
             (
                 refuse(status, error),
@@ -206,6 +214,12 @@ impl<S: DecisionStore + LaunchStore + StatusStore, P: SlackPoster, Q: AsyncInvok
         // Who this click is, stored with its decision: a retry, a re-read, or the read-back
         // below can then tell this click's own decision from someone else's.
         let identity = click.identity(&ct_shared::domain::new_request_id());
+        let handling = notice::Handling {
+            click: &click,
+            identity: &identity,
+            now,
+            answer_by: answer_by(started),
+        };
         let decided = tokio::time::timeout(DECIDE_BUDGET, self.decide(&click, &identity, now))
             .await
             .unwrap_or_else(|_| {
@@ -220,7 +234,7 @@ impl<S: DecisionStore + LaunchStore + StatusStore, P: SlackPoster, Q: AsyncInvok
         };
         match decided {
             Ok(Some((request, verdict))) => {
-                let notify_failures = self.notify(&click, &request, &verdict, now).await;
+                let notify_failures = self.notify(&handling, &request, &verdict).await;
                 let observation = match &verdict {
                     Verdict::Recorded(d) => Observation {
                         decided: Some(d.choice),

@@ -1,5 +1,13 @@
 //! actions' items: an approval request, the decision on it (with its audit record and the
-//! status view's `last_decision`), and the trained counts it moves.
+//! status view's `last_decision`), the trained counts it moves, and who owes the channel its
+//! notice after Train!:
+//!
+//! | attribute          | meaning                                                         |
+//! |--------------------|-----------------------------------------------------------------|
+//! | `decided_by_click` | the click (and its handling) that decided the request          |
+//! | `notice_by`        | who owes the channel its Train! notice: the deciding click, then a later press that took it over |
+//! | `notice_until`     | until when (epoch seconds) that duty is theirs alone            |
+//! | `notice_posted_at` | when the notice was posted                                      |
 
 use super::{
     DatasetState, DynamoStore, Item, KEY, LAST_DECISION, LATEST, Mine, Reader, StoreError, build,
@@ -43,10 +51,36 @@ pub trait DecisionStore: Send + Sync {
         trained_now: &HashMap<String, DatasetState>,
         click: &str,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// The Train! notice of `request_id` was not posted and its owner's time ran out (the
+    /// deciding click lost its answers, or Slack failed it): takes the duty for `claimer` until
+    /// `until`. False: it was posted, someone holds it, or the request was decided before
+    /// notices were recorded (nothing is owed then). A lost answer to this very claim counts as
+    /// taken.
+    fn claim_notice(
+        &self,
+        request_id: &str,
+        claimer: &str,
+        now: Timestamp,
+        until: Timestamp,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// Notes that the channel was given the Train! notice.
+    fn mark_notice_posted(
+        &self,
+        request_id: &str,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
+
+/// How long the click that decides Train! owns its notice alone: its handling answers Slack
+/// within 3 s, so once this has passed, a notice not marked posted was lost.
+pub const NOTICE_DUTY_SECS: i64 = 10;
 
 /// The request item's attribute naming the click that decided it.
 const DECIDED_BY_CLICK: &str = "decided_by_click";
+/// Who owes the Train! notice, until when, and when it was posted.
+const NOTICE_BY: &str = "notice_by";
+const NOTICE_UNTIL: &str = "notice_until";
+const NOTICE_POSTED_AT: &str = "notice_posted_at";
 
 pub(super) fn request_from(item: &Item) -> Result<ApprovalRequest, StoreError> {
     let r = Reader { item };
@@ -134,25 +168,36 @@ impl DecisionStore for DynamoStore {
             Choice::Train => "approved",
             Choice::Nope => "declined",
         };
+        let mut request_update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(request_key(&request.id))))
+            .condition_expression("#status = :pending")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#decision", "decision")
+            .expression_attribute_names("#click", DECIDED_BY_CLICK)
+            .expression_attribute_values(":click", s(click))
+            .expression_attribute_values(":status", s(status))
+            .expression_attribute_values(":pending", s("pending"))
+            .expression_attribute_values(":decision", s(decision_json.clone()));
+        request_update = match decision.choice {
+            // The deciding click owes the channel its notice: for a while, it alone.
+            Choice::Train => request_update
+                .update_expression(
+                    "SET #status = :status, #decision = :decision, #click = :click, \
+                     #notice_by = :click, #notice_until = :notice_until",
+                )
+                .expression_attribute_names("#notice_by", NOTICE_BY)
+                .expression_attribute_names("#notice_until", NOTICE_UNTIL)
+                .expression_attribute_values(
+                    ":notice_until",
+                    n(decision.at.plus_secs(NOTICE_DUTY_SECS).secs()),
+                ),
+            Choice::Nope => request_update
+                .update_expression("SET #status = :status, #decision = :decision, #click = :click"),
+        };
         let mut items = vec![
             TransactWriteItem::builder()
-                .update(build(
-                    Update::builder()
-                        .table_name(&self.table)
-                        .set_key(Some(key(request_key(&request.id))))
-                        .update_expression(
-                            "SET #status = :status, #decision = :decision, #click = :click",
-                        )
-                        .condition_expression("#status = :pending")
-                        .expression_attribute_names("#status", "status")
-                        .expression_attribute_names("#decision", "decision")
-                        .expression_attribute_names("#click", DECIDED_BY_CLICK)
-                        .expression_attribute_values(":click", s(click))
-                        .expression_attribute_values(":status", s(status))
-                        .expression_attribute_values(":pending", s("pending"))
-                        .expression_attribute_values(":decision", s(decision_json.clone()))
-                        .build(),
-                )?)
+                .update(build(request_update.build())?)
                 .build(),
             TransactWriteItem::builder()
                 .condition_check(build(
@@ -249,5 +294,54 @@ impl DecisionStore for DynamoStore {
         let seed = format!("decide {click} {decision_json} {trained:?}");
         self.transact("record decision (TransactWriteItems)", items, mine, &seed)
             .await
+    }
+
+    async fn claim_notice(
+        &self,
+        request_id: &str,
+        claimer: &str,
+        now: Timestamp,
+        until: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let update = super::Update {
+            pk: request_key(request_id),
+            expression: "SET #by = :me, #until = :until",
+            // `notice_by` exists only on requests decided since notices were recorded: an
+            // older approval owes nothing.
+            condition: "#status = :approved AND attribute_exists(#by) \
+                        AND attribute_not_exists(#posted) AND #until < :now",
+            values: vec![
+                (":me", s(claimer)),
+                (":until", n(until.secs())),
+                (":now", n(now.secs())),
+                (":approved", s("approved")),
+            ],
+            names: vec![
+                ("#by", NOTICE_BY),
+                ("#until", NOTICE_UNTIL),
+                ("#posted", NOTICE_POSTED_AT),
+                ("#status", "status"),
+            ],
+        };
+        let mine = Mine {
+            pk: request_key(request_id),
+            attr: NOTICE_BY,
+            writer: claimer,
+        };
+        self.update_as("claim notice (UpdateItem)", update, Some(mine))
+            .await
+    }
+
+    async fn mark_notice_posted(&self, request_id: &str, now: Timestamp) -> Result<(), StoreError> {
+        // Only on an existing request: an update would otherwise create a stray item.
+        self.update_if(
+            request_key(request_id),
+            "SET #posted = :now",
+            "attribute_exists(#status)",
+            vec![(":now", n(now.secs()))],
+            vec![("#posted", NOTICE_POSTED_AT), ("#status", "status")],
+        )
+        .await
+        .map(|_| ())
     }
 }

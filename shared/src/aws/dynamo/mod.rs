@@ -28,7 +28,7 @@ mod status;
 mod window;
 
 pub use ask::AskStore;
-pub use decision::DecisionStore;
+pub use decision::{DecisionStore, NOTICE_DUTY_SECS};
 pub use heartbeat::{HeartbeatStore, LastSeek};
 pub use history::{HISTORY_KEEP, HistoryEntry};
 pub use idempotency::{Claim, IDEMPOTENCY_TTL_SECS, IdempotencyStore, StoredAnswer};
