@@ -7,6 +7,9 @@ use crate::Secret;
 use std::collections::HashMap;
 use std::fmt;
 
+mod actions;
+pub use actions::ActionsConfig;
+
 /// A missing or malformed setting: which variable, and what is wrong with it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("configuration: {variable}: {problem}")]
@@ -296,93 +299,6 @@ impl SeekConfig {
                     })?,
             },
             common: Common::from_env(env, secrets)?,
-        })
-    }
-}
-
-/// `actions`' settings.
-#[derive(Debug, Clone)]
-pub struct ActionsConfig {
-    pub common: Common,
-    pub signing_secret: Secret,
-    pub kubeflow_url: String,
-    /// Kubeflow Pipelines, when Train! starts the run itself (`KFP_ENDPOINT` set).
-    pub kfp: Option<crate::kfp::KfpConfig>,
-    /// The function launch jobs are queued to: `LAUNCH_FUNCTION_NAME`, or this function itself
-    /// (`AWS_LAMBDA_FUNCTION_NAME`, which Lambda sets). Needed only with `kfp`.
-    pub launch_function: Option<String>,
-    /// `APPROVERS`: who may click Train!/Nope! (and run `/ct-trigger seek`). Empty: anyone.
-    pub approvers: crate::domain::Approvers,
-    /// `SEEK_FUNCTION_NAME`: the seek function `/ct-trigger seek` invokes. Unset: the command
-    /// says it is not available.
-    pub seek_function: Option<String>,
-    /// `SCHEDULE_EXPRESSION` in `SCHEDULE_TIMEZONE`: seek's schedule, for the next-run line of
-    /// `/ct-trigger status`. Unset: the line is left out.
-    pub schedule: Option<crate::schedule::Schedule>,
-}
-
-impl ActionsConfig {
-    pub fn from_env(env: &Env, secrets: &SecretBundle) -> Result<Self, ConfigError> {
-        let signing_secret =
-            SecretBundle::pick(env, "SLACK_SIGNING_SECRET", &secrets.slack_signing_secret)
-                .ok_or_else(|| {
-                    ConfigError::new(
-                        "SLACK_SIGNING_SECRET",
-                        "is required (set it, or slack_signing_secret in the SECRETS_ARN secret)",
-                    )
-                })?;
-        let kubeflow_url = env.required("KUBEFLOW_URL")?.to_owned();
-        check_url("KUBEFLOW_URL", &kubeflow_url, false)?;
-        // DATASETS, when actions has it, lets KFP_PARAMETERS name only real datasets.
-        let datasets = match env.get("DATASETS") {
-            Some(text) => Some(
-                parse_datasets(text)
-                    .map_err(|p| ConfigError::new("DATASETS", p))?
-                    .into_iter()
-                    .map(|d| d.name)
-                    .collect::<Vec<_>>(),
-            ),
-            None => None,
-        };
-        let kfp = crate::kfp::KfpConfig::from_env(env, secrets, datasets.as_deref())?;
-        let launch_function = env
-            .get("LAUNCH_FUNCTION_NAME")
-            .or_else(|| env.get("AWS_LAMBDA_FUNCTION_NAME"))
-            .map(str::to_owned);
-        if kfp.is_some() && launch_function.is_none() {
-            return Err(ConfigError::new(
-                "LAUNCH_FUNCTION_NAME",
-                "is required with KFP_ENDPOINT outside Lambda (the function launch jobs go to)",
-            ));
-        }
-        let approvers = crate::domain::Approvers::parse(env.get("APPROVERS").unwrap_or(""))
-            .map_err(|p| ConfigError::new("APPROVERS", p))?;
-        let schedule = match env.get("SCHEDULE_EXPRESSION") {
-            Some(expression) => Some(
-                crate::schedule::Schedule::parse(
-                    expression,
-                    env.get("SCHEDULE_TIMEZONE").unwrap_or(""),
-                )
-                .map_err(|e| match e {
-                    crate::schedule::ScheduleError::Expression(p) => {
-                        ConfigError::new("SCHEDULE_EXPRESSION", p)
-                    }
-                    crate::schedule::ScheduleError::Zone(p) => {
-                        ConfigError::new("SCHEDULE_TIMEZONE", p)
-                    }
-                })?,
-            ),
-            None => None,
-        };
-        Ok(Self {
-            common: Common::from_env(env, secrets)?,
-            signing_secret,
-            kubeflow_url,
-            kfp,
-            launch_function,
-            approvers,
-            seek_function: env.get("SEEK_FUNCTION_NAME").map(str::to_owned),
-            schedule,
         })
     }
 }
