@@ -129,7 +129,17 @@ async fn seek_counts_now_for_approvers_only_and_status_names_the_next_scheduled_
     assert_eq!(refused["text"], "Only <@U0ANN> can start a count.");
     assert!(invoke.seen().is_empty(), "{:?}", invoke.seen());
 
-    // WHEN ann asks
+    // WHEN the Lambda API fails, the count is not started and ann is told so
+    invoke.refuse(Some(500));
+    let failed = command("seek", "U0ANN").await;
+    assert_eq!(
+        failed["text"],
+        "Could not start a count; try again in a minute."
+    );
+    invoke.refuse(None);
+    assert!(w.slack.channel().is_empty(), "nothing posted");
+
+    // WHEN ann asks again: the failed start was given back, so she need not wait it out
     let queued = command("seek", "U0ANN").await;
     assert_eq!(
         queued["text"],
@@ -171,15 +181,59 @@ async fn seek_counts_now_for_approvers_only_and_status_names_the_next_scheduled_
         "expected {next}: {text}"
     );
 
-    // WHEN the Lambda API fails, the count is not started and ann is told so
-    invoke.refuse(Some(500));
-    let failed = command("seek", "U0ANN").await;
-    assert_eq!(
-        failed["text"],
-        "Could not start a count; try again in a minute."
+    // WHEN ann asks once more, within the default 15 minutes
+    let calls = invoke.seen().len();
+    let held = command("seek", "U0ANN").await;
+    // THEN she is told who started the last count, when, and when the next may start; nothing
+    // is invoked or posted
+    let text = held["text"].as_str().unwrap();
+    let started = text
+        .strip_prefix("<@U0ANN> started a count at <!date^")
+        .and_then(|rest| rest.split('^').next())
+        .and_then(|secs| secs.parse::<i64>().ok())
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(
+        (before - 60..=before).contains(&started),
+        "{started} vs {before}: {text}"
     );
-    invoke.refuse(None);
+    assert!(
+        text.contains("; its result will be posted here. Another can start at <!date^")
+            && text.contains(&format!("<!date^{}^", started + 15 * 60)),
+        "{text}"
+    );
+    assert_eq!(invoke.seen().len(), calls, "nothing more invoked");
     assert_eq!(w.slack.channel().len(), 1, "nothing more posted");
+}
+
+/// `SEEK_COOLDOWN_MINUTES=0`: every `/ct-trigger seek` counts.
+#[tokio::test]
+async fn without_a_cooldown_every_seek_command_counts() {
+    use harness::invoke::InvokeStandIn;
+    use harness::runtime::Function;
+    let w = World::new().await;
+    let invoke = InvokeStandIn::start().await;
+    let seek = Function::start("seek", w.seek_env("embedding=train/embedding/", 100)).await;
+    invoke.register("ct-seek", &seek.runtime);
+    let mut env = w.actions_env();
+    for (k, v) in [
+        ("SEEK_FUNCTION_NAME", "ct-seek"),
+        ("AWS_ENDPOINT_URL_LAMBDA", invoke.url.as_str()),
+        ("SEEK_COOLDOWN_MINUTES", "0"),
+    ] {
+        env.push((k.into(), v.into()));
+    }
+    let actions = Function::start("actions", env).await;
+    for n in 0..2 {
+        let event = slash_event("seek", "U0ANN", SIGNING_SECRET, Timestamp::now().secs());
+        let answer = actions.invoke(&format!("slash-{n}"), event).await.unwrap();
+        let body: Value = serde_json::from_str(answer["body"].as_str().unwrap()).unwrap();
+        assert_eq!(
+            body["text"],
+            "Counting now; the result will be posted here."
+        );
+    }
+    let finished = invoke.settle(std::time::Duration::from_secs(60)).await;
+    assert_eq!(finished.len(), 2, "{finished:?}");
 }
 
 #[test]
@@ -214,4 +268,59 @@ fn a_schedule_actions_cannot_read_is_a_startup_error_naming_its_variable() {
     env.push(("SCHEDULE_EXPRESSION", ""));
     let config = ActionsConfig::from_env(&Env::from_pairs(env), &SecretBundle::default()).unwrap();
     assert!(config.schedule.is_none());
+}
+
+/// The cooldown's start (`UpdateItem`) under every fault of the DynamoDB proxy, and with its
+/// answer lost past every retry: the command still answers within 3 s, exactly one count is
+/// queued (a start whose answer was lost is recognised as this command's own), and the next
+/// command is held off.
+#[tokio::test]
+async fn a_seek_commands_cooldown_start_that_loses_its_answer_still_queues_one_count() {
+    use harness::dynamo_proxy::{DynamoProxy, Fault};
+    use harness::invoke::InvokeStandIn;
+    use harness::runtime::Function;
+    use std::time::{Duration, Instant};
+    let mut cases: Vec<(Fault, usize)> = Fault::ALL.map(|f| (f, 1)).to_vec();
+    cases.push((Fault::CommitThenLose, 10));
+    for (fault, n) in cases {
+        let case = format!("UpdateItem: {fault:?} x{n}");
+        let w = World::new().await;
+        let invoke = InvokeStandIn::start().await;
+        let seek = Function::start("seek", w.seek_env("embedding=train/embedding/", 100)).await;
+        invoke.register("ct-seek", &seek.runtime);
+        let proxy = DynamoProxy::in_front_of_moto().await;
+        let mut env = w.actions_env();
+        env.push(proxy.env());
+        for (k, v) in [
+            ("SEEK_FUNCTION_NAME", "ct-seek"),
+            ("AWS_ENDPOINT_URL_LAMBDA", invoke.url.as_str()),
+        ] {
+            env.push((k.into(), v.into()));
+        }
+        let actions = Function::start("actions", env).await;
+        let command = async |name: &str| -> (String, Duration) {
+            let event = slash_event("seek", "U0ANN", SIGNING_SECRET, Timestamp::now().secs());
+            let started = Instant::now();
+            let answer = actions.invoke(name, event).await.unwrap();
+            let took = started.elapsed();
+            let body: Value = serde_json::from_str(answer["body"].as_str().unwrap()).unwrap();
+            (body["text"].as_str().unwrap_or_default().to_owned(), took)
+        };
+        proxy.fail_next("UpdateItem", fault, n);
+        let (text, took) = command("first").await;
+        assert!(proxy.injected() > 0, "{case}: no fault was injected");
+        proxy.heal();
+        assert_eq!(
+            text, "Counting now; the result will be posted here.",
+            "{case}"
+        );
+        assert!(took < Duration::from_secs(3), "{case}: took {took:?}");
+        let (text, _) = command("second").await;
+        assert!(
+            text.starts_with("<@U0ANN> started a count at"),
+            "{case}: {text}"
+        );
+        let finished = invoke.settle(Duration::from_secs(60)).await;
+        assert_eq!(finished.len(), 1, "{case}: {finished:?}");
+    }
 }

@@ -5,10 +5,10 @@
 use crate::Actions;
 use crate::metrics::{Observation, Refusal};
 use ct_shared::Timestamp;
-use ct_shared::aws::dynamo::{DecisionStore, StatusStore};
+use ct_shared::aws::dynamo::{DecisionStore, ManualSeekStore, StatusStore};
 use ct_shared::aws::invoke::AsyncInvoker;
 use ct_shared::schedule::Next;
-use ct_shared::slack::SlackPoster;
+use ct_shared::slack::{SlackPoster, messages};
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -16,9 +16,12 @@ pub const USAGE: &str = "Usage: `/ct-trigger status` (counts against thresholds,
 request, the last decision and the next scheduled seek), `/ct-trigger seek` (count now; the \
 result is posted here) or `/ct-trigger help`.";
 
-/// The most reading the status or queueing a count may take, so the answer still reaches
-/// Slack within its 3 s.
+/// The most reading the status may take, so the answer still reaches Slack within its 3 s.
 const QUEUE_BUDGET: Duration = Duration::from_secs(2);
+/// `/ct-trigger seek`: the most each write of its cooldown may take (the start, and giving it
+/// back when the count could not be queued), and queueing the count: 2.8 s in all.
+const STORE_BUDGET: Duration = Duration::from_millis(500);
+const SEEK_QUEUE_BUDGET: Duration = Duration::from_millis(1800);
 
 /// A slash command's form, when the body is one (it has `command` and no `payload`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,7 +50,9 @@ fn ephemeral(text: &str) -> Value {
     json!({"response_type": "ephemeral", "text": text})
 }
 
-impl<S: DecisionStore + StatusStore, P: SlackPoster, Q: AsyncInvoker> Actions<S, P, Q> {
+impl<S: DecisionStore + StatusStore + ManualSeekStore, P: SlackPoster, Q: AsyncInvoker>
+    Actions<S, P, Q>
+{
     /// Answers one slash command at time `now`, and says what it came to (for the metrics).
     pub async fn command(&self, cmd: &Command, now: Timestamp) -> (Value, Observation) {
         let word = cmd.text.split_whitespace().next().unwrap_or("help");
@@ -71,7 +76,7 @@ impl<S: DecisionStore + StatusStore, P: SlackPoster, Q: AsyncInvoker> Actions<S,
                     "Could not read the state table in time; try again.".to_owned()
                 }
             },
-            "seek" => return self.seek_now(cmd).await,
+            "seek" => return self.seek_now(cmd, now).await,
             _ => USAGE.to_owned(),
         };
         (ephemeral(&answer), Observation::default())
@@ -79,7 +84,7 @@ impl<S: DecisionStore + StatusStore, P: SlackPoster, Q: AsyncInvoker> Actions<S,
 
     /// `/ct-trigger seek`: queues one count of every dataset (seek invoked asynchronously with
     /// `{}`, a manual run, which posts its result like the weekly one) and answers at once.
-    async fn seek_now(&self, cmd: &Command) -> (Value, Observation) {
+    async fn seek_now(&self, cmd: &Command, now: Timestamp) -> (Value, Observation) {
         if !self.config.approvers.allows(&cmd.user_id) {
             tracing::warn!(user_id = %cmd.user_id, reason = "not_approver", "refused a slash command");
             let text = format!(
@@ -94,17 +99,65 @@ impl<S: DecisionStore + StatusStore, P: SlackPoster, Q: AsyncInvoker> Actions<S,
                 Observation::default(),
             );
         };
-        let text = match crate::queue_within(seeks, &json!({}), QUEUE_BUDGET).await {
+        let could_not = || ephemeral("Could not start a count; try again in a minute.");
+        // This handling, so that a start whose answer was lost is recognised as its own.
+        let handling = ct_shared::domain::new_request_id();
+        let cooldown = self.config.seek_cooldown_secs;
+        if cooldown > 0 {
+            let start =
+                self.store
+                    .start_manual_seek(&cmd.user_id, &handling, now, now.plus_secs(cooldown));
+            match tokio::time::timeout(STORE_BUDGET, start).await {
+                Ok(Ok(None)) => {}
+                Ok(Ok(Some(held))) => {
+                    tracing::info!(user_id = %cmd.user_id, started_by = %held.user, "a count started from Slack holds this one off");
+                    let text = format!(
+                        "<@{}> started a count at {}; its result will be posted here. Another \
+                         can start at {}.",
+                        ct_shared::slack::escape(&held.user),
+                        messages::slack_date(held.at),
+                        messages::slack_date(held.until)
+                    );
+                    return (ephemeral(&text), Observation::refused(Refusal::Cooldown));
+                }
+                Ok(Err(e)) => {
+                    tracing::error!(user_id = %cmd.user_id, error = %e, "could not record the count's start");
+                    return (could_not(), Observation::default());
+                }
+                Err(_) => {
+                    tracing::error!(user_id = %cmd.user_id, "the state table did not answer within {STORE_BUDGET:?}");
+                    return (could_not(), Observation::default());
+                }
+            }
+        }
+        match crate::queue_within(seeks, &json!({}), SEEK_QUEUE_BUDGET).await {
             Ok(()) => {
                 tracing::info!(user_id = %cmd.user_id, "queued a count");
-                "Counting now; the result will be posted here.".to_owned()
+                (
+                    ephemeral("Counting now; the result will be posted here."),
+                    Observation::default(),
+                )
             }
             Err(e) => {
                 tracing::error!(user_id = %cmd.user_id, error = %e, "could not queue a count");
-                "Could not start a count; try again in a minute.".to_owned()
+                // Nothing was started: the next try need not wait out the cooldown.
+                if cooldown > 0 {
+                    let cancel = self.store.cancel_manual_seek(&handling);
+                    match tokio::time::timeout(STORE_BUDGET, cancel).await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(e)) => {
+                            tracing::warn!(error = %e, "could not give back the count's start; the next waits out the cooldown")
+                        }
+                        Err(_) => {
+                            tracing::warn!(
+                                "could not give back the count's start in time; the next waits out the cooldown"
+                            )
+                        }
+                    }
+                }
+                (could_not(), Observation::default())
             }
-        };
-        (ephemeral(&text), Observation::default())
+        }
     }
 
     /// When the next scheduled seek runs, in each reader's own time zone (Slack's date

@@ -10,7 +10,7 @@ pub mod command;
 use ct_shared::Timestamp;
 use ct_shared::aws::SdkConfig;
 use ct_shared::aws::dynamo::{
-    DecisionStore, DynamoStore, LaunchStore, Patience, StatusStore, StoreError,
+    DecisionStore, DynamoStore, LaunchStore, ManualSeekStore, Patience, StatusStore, StoreError,
 };
 use ct_shared::aws::invoke::{AsyncInvoker, LambdaInvoker};
 use ct_shared::config::ActionsConfig;
@@ -139,8 +139,11 @@ fn is_form(req: &Request) -> bool {
         })
 }
 
-impl<S: DecisionStore + LaunchStore + StatusStore, P: SlackPoster, Q: AsyncInvoker>
-    Actions<S, P, Q>
+impl<
+    S: DecisionStore + LaunchStore + StatusStore + ManualSeekStore,
+    P: SlackPoster,
+    Q: AsyncInvoker,
+> Actions<S, P, Q>
 {
     /// Answers one HTTP request at time `now`.
     pub async fn respond(&self, req: &Request, now: Timestamp) -> Response<Body> {
@@ -386,7 +389,7 @@ impl<S: DecisionStore + LaunchStore + StatusStore, P: SlackPoster, Q: AsyncInvok
 
 /// The Lambda entry point.
 pub async fn handle<
-    S: DecisionStore + LaunchStore + StatusStore,
+    S: DecisionStore + LaunchStore + StatusStore + ManualSeekStore,
     P: SlackPoster,
     Q: AsyncInvoker,
 >(
@@ -417,7 +420,7 @@ pub async fn dispatch<S, P, Q, K>(
     event: lambda_runtime::LambdaEvent<Value>,
 ) -> Result<Value, lambda_runtime::Error>
 where
-    S: DecisionStore + LaunchStore + StatusStore,
+    S: DecisionStore + LaunchStore + StatusStore + ManualSeekStore,
     P: SlackPoster,
     Q: AsyncInvoker,
     K: ct_shared::kfp::Pipelines,

@@ -22,6 +22,8 @@ pub enum Refusal {
     Superseded,
     /// `APPROVERS` is set and the clicker is not among them.
     NotApprover,
+    /// `/ct-trigger seek` while a count started from Slack holds the next one off.
+    Cooldown,
 }
 
 impl Refusal {
@@ -34,11 +36,12 @@ impl Refusal {
             Refusal::AlreadyDecided => "already_decided",
             Refusal::Superseded => "superseded",
             Refusal::NotApprover => "not_approver",
+            Refusal::Cooldown => "cooldown",
         }
     }
 
     /// Every reason, for the README table and the dashboard test.
-    pub const ALL: [Refusal; 7] = [
+    pub const ALL: [Refusal; 8] = [
         Refusal::Signature,
         Refusal::Stale,
         Refusal::Malformed,
@@ -46,6 +49,7 @@ impl Refusal {
         Refusal::AlreadyDecided,
         Refusal::Superseded,
         Refusal::NotApprover,
+        Refusal::Cooldown,
     ];
 }
 

@@ -23,6 +23,26 @@ pub struct ActionsConfig {
     /// `SCHEDULE_EXPRESSION` in `SCHEDULE_TIMEZONE`: seek's schedule, for the next-run line of
     /// `/ct-trigger status`. Unset: the line is left out.
     pub schedule: Option<crate::schedule::Schedule>,
+    /// `SEEK_COOLDOWN_MINUTES` (default 15, at most a week; 0: none): how long a count started
+    /// with `/ct-trigger seek` holds the next one off, in seconds.
+    pub seek_cooldown_secs: i64,
+}
+
+/// `SEEK_COOLDOWN_MINUTES` when unset.
+pub const DEFAULT_SEEK_COOLDOWN_MINUTES: i64 = 15;
+
+fn seek_cooldown_secs(env: &Env) -> Result<i64, ConfigError> {
+    const NAME: &str = "SEEK_COOLDOWN_MINUTES";
+    let Some(raw) = env.get(NAME) else {
+        return Ok(DEFAULT_SEEK_COOLDOWN_MINUTES * 60);
+    };
+    match raw.parse::<i64>() {
+        Ok(minutes @ 0..=10_080) => Ok(minutes * 60),
+        _ => Err(ConfigError::new(
+            NAME,
+            format!("{raw:?} is not a whole number of minutes from 0 to 10080 (a week)"),
+        )),
+    }
 }
 
 impl ActionsConfig {
@@ -87,6 +107,39 @@ impl ActionsConfig {
             approvers,
             seek_function: env.get("SEEK_FUNCTION_NAME").map(str::to_owned),
             schedule,
+            seek_cooldown_secs: seek_cooldown_secs(env)?,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with(cooldown: Option<&str>) -> Result<ActionsConfig, ConfigError> {
+        let mut env = vec![
+            ("STATE_TABLE", "t"),
+            ("SLACK_WEBHOOK_URL", "https://hooks.example/x"),
+            ("SLACK_SIGNING_SECRET", "s"),
+            ("KUBEFLOW_URL", "https://kubeflow.example/"),
+        ];
+        if let Some(c) = cooldown {
+            env.push(("SEEK_COOLDOWN_MINUTES", c));
+        }
+        ActionsConfig::from_env(&Env::from_pairs(env), &SecretBundle::default())
+    }
+
+    #[test]
+    fn the_seek_cooldown_is_whole_minutes_up_to_a_week_and_defaults_to_15() {
+        let secs = |c| with(c).map(|config| config.seek_cooldown_secs);
+        assert_eq!(secs(None), Ok(15 * 60));
+        assert_eq!(secs(Some("")), Ok(15 * 60), "an unset template parameter");
+        assert_eq!(secs(Some("0")), Ok(0));
+        assert_eq!(secs(Some("10080")), Ok(7 * 24 * 3600));
+        for bad in ["10081", "-1", "1.5", "15m"] {
+            let e = secs(Some(bad)).unwrap_err();
+            assert_eq!(e.variable, "SEEK_COOLDOWN_MINUTES", "{bad}: {e}");
+            assert!(e.to_string().contains(&format!("{bad:?}")), "{e}");
+        }
     }
 }

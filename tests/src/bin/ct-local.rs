@@ -289,6 +289,11 @@ async fn up(port: u16) -> Result<(), String> {
         ("KFP_PARAMETERS", DEMO_KFP_PARAMETERS.to_owned()),
         ("AWS_ENDPOINT_URL_LAMBDA", invoke.url.clone()),
         ("SEEK_FUNCTION_NAME", "seek".to_owned()),
+        // A demo tries `/ct-trigger seek` again and again: a minute, unless set.
+        (
+            "SEEK_COOLDOWN_MINUTES",
+            std::env::var("SEEK_COOLDOWN_MINUTES").unwrap_or_else(|_| "1".to_owned()),
+        ),
         // The template's default schedule, for `/ct-trigger status`'s next-run line.
         ("SCHEDULE_EXPRESSION", "cron(0 0 ? * TUE *)".to_owned()),
         ("SCHEDULE_TIMEZONE", "UTC".to_owned()),

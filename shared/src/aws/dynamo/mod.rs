@@ -10,6 +10,7 @@
 //! | `last_decision`         | the most recent decision, for the status view                    |
 //! | `idem#<key>`            | an `Idempotency-Key`: the body's hash, then the stored answer    |
 //! | `heartbeat`             | when seek last succeeded, for the heartbeat metric and alarm     |
+//! | `manual_seek`           | who last started a count from Slack, and until when it holds the next off |
 //!
 //! Conditional writes and transactions make each step atomic; nothing is read-modify-written
 //! without a condition on what was read.
@@ -24,6 +25,7 @@ mod heartbeat;
 mod history;
 mod idempotency;
 mod launch;
+mod manual_seek;
 mod status;
 mod window;
 
@@ -33,6 +35,7 @@ pub use heartbeat::{HeartbeatStore, LastSeek};
 pub use history::{HISTORY_KEEP, HistoryEntry};
 pub use idempotency::{Claim, IDEMPOTENCY_TTL_SECS, IdempotencyStore, StoredAnswer};
 pub use launch::{Launch, LaunchState, LaunchStore};
+pub use manual_seek::{ManualSeek, ManualSeekStore};
 pub use status::{RunRecord, Status, StatusStore};
 pub use window::{Preparation, Prepared, SeekStore, Window, WindowState};
 
