@@ -2,14 +2,14 @@
 //! The body (form or JSON) carries `reason` and optionally `metric`, `value`, `threshold` and
 //! `source`. Parsing is pure; a refusal names the field and nothing is stored or posted.
 
-use crate::notice::{Kind, MAX_BODY, kind};
+use crate::body::{Fields, Invalid};
 use crate::{SendStore, Sender, error, json_response};
 use ct_shared::Timestamp;
 use ct_shared::domain::{self, ApprovalRequest, QualitySignal};
 use ct_shared::slack::{RetryPolicy, SlackPoster, messages};
 use lambda_http::http::header::{CONTENT_TYPE, HeaderValue};
 use lambda_http::{Body, Request, Response};
-use serde_json::{Value, json};
+use serde_json::json;
 
 /// Attempts at becoming the newest request while other requests keep arriving.
 const OPEN_ATTEMPTS: usize = 3;
@@ -19,166 +19,54 @@ pub const MAX_REASON: usize = 3000;
 /// The longest metric name or source accepted.
 pub const MAX_NAME: usize = 200;
 
-/// Why an ask was refused. Never quotes the body.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum Invalid {
-    #[error("the body is {size} bytes, more than the {MAX_BODY} allowed")]
-    TooLarge { size: usize },
-    #[error("Content-Type must be application/x-www-form-urlencoded or application/json")]
-    UnsupportedType,
-    #[error("only UTF-8 bodies are accepted")]
-    UnsupportedCharset,
-    #[error("the body is not valid JSON")]
-    BadJson,
-    #[error("the JSON body must be an object with a \"reason\" field")]
-    NotAnObject,
-    #[error("\"reason\" is required and must not be empty")]
-    MissingReason,
-    #[error("\"reason\" is {chars} characters, more than the {MAX_REASON} allowed")]
-    ReasonTooLong { chars: usize },
-    #[error("\"{field}\" must be a string of at most {MAX_NAME} characters")]
-    BadText { field: &'static str },
-    #[error("\"{field}\" must be a finite number")]
-    NotANumber { field: &'static str },
-}
-
-impl Invalid {
-    pub fn status(&self) -> u16 {
-        match self {
-            Invalid::TooLarge { .. } => 413,
-            Invalid::UnsupportedType | Invalid::UnsupportedCharset => 415,
-            _ => 400,
-        }
-    }
-}
-
-impl From<crate::notice::Invalid> for Invalid {
-    fn from(e: crate::notice::Invalid) -> Self {
-        match e {
-            crate::notice::Invalid::UnsupportedCharset => Invalid::UnsupportedCharset,
-            _ => Invalid::UnsupportedType,
-        }
-    }
-}
-
-fn number(field: &'static str, text: &str) -> Result<f64, Invalid> {
-    text.trim()
-        .parse::<f64>()
-        .ok()
-        .filter(|v| v.is_finite())
-        .ok_or(Invalid::NotANumber { field })
-}
-
-fn name(field: &'static str, text: String) -> Result<Option<String>, Invalid> {
+/// A metric name or a source: trimmed, blank as absent, at most [`MAX_NAME`] characters.
+fn name(fields: &Fields<'_>, field: &'static str) -> Result<Option<String>, Invalid> {
+    let bad = Invalid::BadText {
+        field,
+        max: MAX_NAME,
+    };
+    let Some(text) = fields.text(field).map_err(|_| bad.clone())? else {
+        return Ok(None);
+    };
     let t = text.trim();
     if t.is_empty() {
         return Ok(None);
     }
     if t.chars().count() > MAX_NAME {
-        return Err(Invalid::BadText { field });
+        return Err(bad);
     }
     Ok(Some(t.to_owned()))
 }
 
-#[derive(Default)]
-struct Fields {
-    reason: Option<String>,
-    metric: Option<String>,
-    value: Option<f64>,
-    threshold: Option<f64>,
-    source: Option<String>,
-}
-
-impl Fields {
-    fn finish(self) -> Result<QualitySignal, Invalid> {
-        let reason = self
-            .reason
-            .map(|r| r.trim().to_owned())
-            .filter(|r| !r.is_empty())
-            .ok_or(Invalid::MissingReason)?;
-        let chars = reason.chars().count();
-        if chars > MAX_REASON {
-            return Err(Invalid::ReasonTooLong { chars });
-        }
-        Ok(QualitySignal {
-            reason,
-            metric: self.metric,
-            value: self.value,
-            threshold: self.threshold,
-            source: self.source,
-        })
-    }
-}
-
-fn from_form(body: &[u8]) -> Result<QualitySignal, Invalid> {
-    let mut f = Fields::default();
-    let mut seen: Vec<String> = Vec::new();
-    for (k, v) in form_urlencoded::parse(body) {
-        // The first of a repeated field wins, as for /send.
-        if seen.iter().any(|s| *s == k) {
-            continue;
-        }
-        seen.push(k.to_string());
-        match k.as_ref() {
-            "reason" => f.reason = Some(v.into_owned()),
-            "metric" => f.metric = name("metric", v.into_owned())?,
-            "source" => f.source = name("source", v.into_owned())?,
-            "value" if !v.trim().is_empty() => f.value = Some(number("value", &v)?),
-            "threshold" if !v.trim().is_empty() => f.threshold = Some(number("threshold", &v)?),
-            _ => {}
-        }
-    }
-    f.finish()
-}
-
-fn json_text(v: Option<&Value>, field: &'static str) -> Result<Option<String>, Invalid> {
-    match v {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => name(field, s.clone()),
-        Some(_) => Err(Invalid::BadText { field }),
-    }
-}
-
-fn json_number(v: Option<&Value>, field: &'static str) -> Result<Option<f64>, Invalid> {
-    match v {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Number(n)) => n
-            .as_f64()
-            .filter(|v| v.is_finite())
-            .map(Some)
-            .ok_or(Invalid::NotANumber { field }),
-        Some(Value::String(s)) => number(field, s).map(Some),
-        Some(_) => Err(Invalid::NotANumber { field }),
-    }
-}
-
-fn from_json(body: &[u8]) -> Result<QualitySignal, Invalid> {
-    let value: Value = serde_json::from_slice(body).map_err(|_| Invalid::BadJson)?;
-    let obj = value.as_object().ok_or(Invalid::NotAnObject)?;
-    let reason = match obj.get("reason") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(s.clone()),
-        Some(_) => return Err(Invalid::MissingReason),
-    };
-    Fields {
-        reason,
-        metric: json_text(obj.get("metric"), "metric")?,
-        value: json_number(obj.get("value"), "value")?,
-        threshold: json_number(obj.get("threshold"), "threshold")?,
-        source: json_text(obj.get("source"), "source")?,
-    }
-    .finish()
-}
-
 /// Reads an ask's body: size first, then content type, then the fields.
 pub fn parse(content_type: Option<&[u8]>, body: &[u8]) -> Result<QualitySignal, Invalid> {
-    if body.len() > MAX_BODY {
-        return Err(Invalid::TooLarge { size: body.len() });
+    let fields = Fields::parse(content_type, body, "reason")?;
+    let metric = name(&fields, "metric")?;
+    let value = fields.number("value")?;
+    let threshold = fields.number("threshold")?;
+    let source = name(&fields, "source")?;
+    // A reason that is not text is as good as none.
+    let reason = fields
+        .text("reason")
+        .unwrap_or(None)
+        .map(str::trim)
+        .filter(|r| !r.is_empty())
+        .ok_or(Invalid::Missing { field: "reason" })?;
+    let chars = reason.chars().count();
+    if chars > MAX_REASON {
+        return Err(Invalid::TooLong {
+            field: "reason",
+            chars,
+            max: MAX_REASON,
+        });
     }
-    match kind(content_type)? {
-        Kind::Form => from_form(body),
-        Kind::Json => from_json(body),
-    }
+    Ok(QualitySignal {
+        reason: reason.to_owned(),
+        metric,
+        value,
+        threshold,
+        source,
+    })
 }
 
 impl<P: SlackPoster, S: SendStore> Sender<P, S> {
@@ -306,7 +194,11 @@ mod tests {
         let long = format!("reason={}", "a".repeat(MAX_REASON + 1));
         assert!(matches!(
             parse(FORM, long.as_bytes()),
-            Err(Invalid::ReasonTooLong { chars: 3001 })
+            Err(Invalid::TooLong {
+                field: "reason",
+                chars: 3001,
+                max: MAX_REASON
+            })
         ));
         assert!(
             parse(

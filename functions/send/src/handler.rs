@@ -17,6 +17,7 @@
 //! exactly how many were delivered.
 
 pub mod ask;
+pub mod body;
 pub mod auth;
 pub mod idempotency;
 pub mod metrics;
