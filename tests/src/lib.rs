@@ -10,6 +10,8 @@
 //! - [`events`]: events in their real JSON shapes.
 //! - [`dynamo_proxy`]: a proxy in front of moto's DynamoDB that loses answers, throttles or
 //!   fails on demand.
+//! - [`send_api`]: calling the send function as a pipeline step does, and reading what it
+//!   posted.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -24,6 +26,7 @@ pub mod kfp;
 pub mod moto;
 pub mod render;
 pub mod runtime;
+pub mod send_api;
 pub mod slack;
 pub mod slack_events;
 pub mod tls;
