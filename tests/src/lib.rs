@@ -10,11 +10,14 @@
 //! - [`events`]: events in their real JSON shapes.
 //! - [`dynamo_proxy`]: a proxy in front of moto's DynamoDB that loses answers, throttles or
 //!   fails on demand.
+//! - [`actions_api`], [`launch_rig`]: driving actions in-process, and as Lambda runs it with
+//!   Kubeflow Pipelines and the Invoke API beside it.
 //! - [`send_api`]: calling the send function as a pipeline step does, and reading what it
 //!   posted.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod actions_api;
 pub mod console;
 pub mod dynamo_proxy;
 pub mod emf;
@@ -23,6 +26,7 @@ pub mod fake_s3;
 pub mod function_url;
 pub mod invoke;
 pub mod kfp;
+pub mod launch_rig;
 pub mod moto;
 pub mod render;
 pub mod runtime;
