@@ -40,6 +40,43 @@ async fn run(app: &actions::LiveActions, req: lambda_http::Request) -> (u16, Val
     (resp.status().as_u16(), body)
 }
 
+/// seek and actions deployed as Lambda runs them, actions reaching seek through a Lambda
+/// Invoke API stand-in (`SEEK_FUNCTION_NAME=ct-seek`); `extra` goes to actions.
+struct Deployed {
+    invoke: harness::invoke::InvokeStandIn,
+    actions: harness::runtime::Function,
+    _seek: harness::runtime::Function,
+}
+
+impl Deployed {
+    async fn start(w: &World, extra: Vec<(String, String)>) -> Self {
+        let invoke = harness::invoke::InvokeStandIn::start().await;
+        let seek = harness::runtime::Function::start(
+            "seek",
+            w.seek_env("embedding=train/embedding/", 100),
+        )
+        .await;
+        invoke.register("ct-seek", &seek.runtime);
+        let mut env = w.actions_env();
+        env.push(("SEEK_FUNCTION_NAME".into(), "ct-seek".into()));
+        env.push(("AWS_ENDPOINT_URL_LAMBDA".into(), invoke.url.clone()));
+        env.extend(extra);
+        let actions = harness::runtime::Function::start("actions", env).await;
+        Deployed {
+            invoke,
+            actions,
+            _seek: seek,
+        }
+    }
+}
+
+fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
 #[tokio::test]
 async fn status_and_help_answer_ephemerally_and_forged_or_stale_commands_get_401() {
     let w = World::new().await;
@@ -88,27 +125,22 @@ fn next_tuesday_midnight(now: i64) -> i64 {
 
 #[tokio::test]
 async fn seek_counts_now_for_approvers_only_and_status_names_the_next_scheduled_seek() {
-    use harness::invoke::InvokeStandIn;
-    use harness::runtime::Function;
     use std::time::Duration;
     // GIVEN 150 new objects, seek and actions deployed as Lambda runs them, APPROVERS=U0ANN,
     // and the template's default schedule
     let w = World::new().await;
     w.put("train/embedding/", 0, 150).await;
-    let invoke = InvokeStandIn::start().await;
-    let seek = Function::start("seek", w.seek_env("embedding=train/embedding/", 100)).await;
-    invoke.register("ct-seek", &seek.runtime);
-    let mut env = w.actions_env();
-    for (k, v) in [
-        ("SEEK_FUNCTION_NAME", "ct-seek"),
-        ("AWS_ENDPOINT_URL_LAMBDA", invoke.url.as_str()),
-        ("APPROVERS", "U0ANN"),
-        ("SCHEDULE_EXPRESSION", "cron(0 0 ? * TUE *)"),
-        ("SCHEDULE_TIMEZONE", "UTC"),
-    ] {
-        env.push((k.into(), v.into()));
-    }
-    let actions = Function::start("actions", env).await;
+    let Deployed {
+        invoke, actions, ..
+    } = &Deployed::start(
+        &w,
+        vars(&[
+            ("APPROVERS", "U0ANN"),
+            ("SCHEDULE_EXPRESSION", "cron(0 0 ? * TUE *)"),
+            ("SCHEDULE_TIMEZONE", "UTC"),
+        ]),
+    )
+    .await;
     let mut n = 0;
     let mut command = async |text: &str, user: &str| -> Value {
         n += 1;
@@ -208,21 +240,10 @@ async fn seek_counts_now_for_approvers_only_and_status_names_the_next_scheduled_
 /// `SEEK_COOLDOWN_MINUTES=0`: every `/ct-trigger seek` counts.
 #[tokio::test]
 async fn without_a_cooldown_every_seek_command_counts() {
-    use harness::invoke::InvokeStandIn;
-    use harness::runtime::Function;
     let w = World::new().await;
-    let invoke = InvokeStandIn::start().await;
-    let seek = Function::start("seek", w.seek_env("embedding=train/embedding/", 100)).await;
-    invoke.register("ct-seek", &seek.runtime);
-    let mut env = w.actions_env();
-    for (k, v) in [
-        ("SEEK_FUNCTION_NAME", "ct-seek"),
-        ("AWS_ENDPOINT_URL_LAMBDA", invoke.url.as_str()),
-        ("SEEK_COOLDOWN_MINUTES", "0"),
-    ] {
-        env.push((k.into(), v.into()));
-    }
-    let actions = Function::start("actions", env).await;
+    let Deployed {
+        invoke, actions, ..
+    } = &Deployed::start(&w, vars(&[("SEEK_COOLDOWN_MINUTES", "0")])).await;
     for n in 0..2 {
         let event = slash_event("seek", "U0ANN", SIGNING_SECRET, Timestamp::now().secs());
         let answer = actions.invoke(&format!("slash-{n}"), event).await.unwrap();
@@ -277,27 +298,16 @@ fn a_schedule_actions_cannot_read_is_a_startup_error_naming_its_variable() {
 #[tokio::test]
 async fn a_seek_commands_cooldown_start_that_loses_its_answer_still_queues_one_count() {
     use harness::dynamo_proxy::{DynamoProxy, Fault};
-    use harness::invoke::InvokeStandIn;
-    use harness::runtime::Function;
     use std::time::{Duration, Instant};
     let mut cases: Vec<(Fault, usize)> = Fault::ALL.map(|f| (f, 1)).to_vec();
     cases.push((Fault::CommitThenLose, 10));
     for (fault, n) in cases {
         let case = format!("UpdateItem: {fault:?} x{n}");
         let w = World::new().await;
-        let invoke = InvokeStandIn::start().await;
-        let seek = Function::start("seek", w.seek_env("embedding=train/embedding/", 100)).await;
-        invoke.register("ct-seek", &seek.runtime);
         let proxy = DynamoProxy::in_front_of_moto().await;
-        let mut env = w.actions_env();
-        env.push(proxy.env());
-        for (k, v) in [
-            ("SEEK_FUNCTION_NAME", "ct-seek"),
-            ("AWS_ENDPOINT_URL_LAMBDA", invoke.url.as_str()),
-        ] {
-            env.push((k.into(), v.into()));
-        }
-        let actions = Function::start("actions", env).await;
+        let Deployed {
+            invoke, actions, ..
+        } = &Deployed::start(&w, vec![proxy.env()]).await;
         let command = async |name: &str| -> (String, Duration) {
             let event = slash_event("seek", "U0ANN", SIGNING_SECRET, Timestamp::now().secs());
             let started = Instant::now();
