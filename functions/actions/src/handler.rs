@@ -44,8 +44,9 @@ fn answer_by(started: tokio::time::Instant) -> tokio::time::Instant {
     started + ANSWER_WITHIN
 }
 
-/// How old an approval without a launch must be before a later press queues its launch.
-pub(crate) const RESUME_AFTER_SECS: i64 = 10;
+/// How old an approval without a launch must be before a later press queues its launch: the
+/// deciding click's own time, as for its notice.
+pub(crate) const RESUME_AFTER_SECS: i64 = ct_shared::aws::dynamo::NOTICE_DUTY_SECS;
 
 pub mod launch;
 mod notice;
