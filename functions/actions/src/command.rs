@@ -107,9 +107,9 @@ impl<S: DecisionStore + StatusStore + ManualSeekStore, P: SlackPoster, Q: AsyncI
             let start =
                 self.store
                     .start_manual_seek(&cmd.user_id, &handling, now, now.plus_secs(cooldown));
-            match tokio::time::timeout(STORE_BUDGET, start).await {
-                Ok(Ok(None)) => {}
-                Ok(Ok(Some(held))) => {
+            match crate::within(STORE_BUDGET, start).await {
+                Ok(None) => {}
+                Ok(Some(held)) => {
                     tracing::info!(user_id = %cmd.user_id, started_by = %held.user, "a count started from Slack holds this one off");
                     let text = format!(
                         "<@{}> started a count at {}; its result will be posted here. Another \
@@ -120,17 +120,13 @@ impl<S: DecisionStore + StatusStore + ManualSeekStore, P: SlackPoster, Q: AsyncI
                     );
                     return (ephemeral(&text), Observation::refused(Refusal::Cooldown));
                 }
-                Ok(Err(e)) => {
+                Err(e) => {
                     tracing::error!(user_id = %cmd.user_id, error = %e, "could not record the count's start");
-                    return (could_not(), Observation::default());
-                }
-                Err(_) => {
-                    tracing::error!(user_id = %cmd.user_id, "the state table did not answer within {STORE_BUDGET:?}");
                     return (could_not(), Observation::default());
                 }
             }
         }
-        match crate::queue_within(seeks, &json!({}), SEEK_QUEUE_BUDGET).await {
+        match crate::within(SEEK_QUEUE_BUDGET, seeks.invoke_async(&json!({}))).await {
             Ok(()) => {
                 tracing::info!(user_id = %cmd.user_id, "queued a count");
                 (
@@ -143,16 +139,8 @@ impl<S: DecisionStore + StatusStore + ManualSeekStore, P: SlackPoster, Q: AsyncI
                 // Nothing was started: the next try need not wait out the cooldown.
                 if cooldown > 0 {
                     let cancel = self.store.cancel_manual_seek(&handling);
-                    match tokio::time::timeout(STORE_BUDGET, cancel).await {
-                        Ok(Ok(())) => {}
-                        Ok(Err(e)) => {
-                            tracing::warn!(error = %e, "could not give back the count's start; the next waits out the cooldown")
-                        }
-                        Err(_) => {
-                            tracing::warn!(
-                                "could not give back the count's start in time; the next waits out the cooldown"
-                            )
-                        }
+                    if let Err(e) = crate::within(STORE_BUDGET, cancel).await {
+                        tracing::warn!(error = %e, "could not give back the count's start; the next waits out the cooldown");
                     }
                 }
                 (could_not(), Observation::default())

@@ -53,7 +53,6 @@ mod notice;
 mod retry;
 
 use launch::LaunchJob;
-pub(crate) use retry::queue_within;
 
 /// actions' dependencies, built once at cold start.
 pub struct Actions<S, P, Q> {
@@ -385,6 +384,18 @@ impl<
         {
             tracing::warn!(error = %e, "could not tell the clicker");
         }
+    }
+}
+
+/// `work` within `budget`, so a slow dependency cannot hold Slack's answer past its 3 s. The
+/// error says why, for the log.
+pub(crate) async fn within<T, E: std::fmt::Display>(
+    budget: std::time::Duration,
+    work: impl std::future::Future<Output = Result<T, E>>,
+) -> Result<T, String> {
+    match tokio::time::timeout(budget, work).await {
+        Ok(done) => done.map_err(|e| e.to_string()),
+        Err(_) => Err(format!("no answer within {budget:?}")),
     }
 }
 

@@ -7,7 +7,7 @@
 //! approved request takes the duty over, once, and posts it.
 
 use crate::launch::{LaunchJob, Origin};
-use crate::{Actions, Verdict};
+use crate::{Actions, Verdict, within};
 use ct_shared::Timestamp;
 use ct_shared::aws::dynamo::{DecisionStore, LaunchStore, NOTICE_DUTY_SECS};
 use ct_shared::aws::invoke::AsyncInvoker;
@@ -145,22 +145,13 @@ impl<S: DecisionStore + LaunchStore, P: SlackPoster, Q: AsyncInvoker> Actions<S,
             .answer_by
             .saturating_duration_since(Instant::now())
             .min(MARK_BUDGET);
-        let marked = tokio::time::timeout(
+        let marked = within(
             budget,
             self.store.mark_notice_posted(request_id, handling.now),
         )
         .await;
-        match marked {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                tracing::warn!(request_id, error = %e, "the notice was posted but could not be noted; a later press may post it again");
-            }
-            Err(_) => {
-                tracing::warn!(
-                    request_id,
-                    "no time left to note the posted notice; a later press may post it again"
-                );
-            }
+        if let Err(e) = marked {
+            tracing::warn!(request_id, error = %e, "the notice was posted but could not be noted; a later press may post it again");
         }
         Ok(())
     }
@@ -184,20 +175,19 @@ impl<S: DecisionStore + LaunchStore, P: SlackPoster, Q: AsyncInvoker> Actions<S,
             now,
             now.plus_secs(NOTICE_DUTY_SECS),
         );
-        match tokio::time::timeout(CLAIM_BUDGET, claim).await {
-            Ok(Ok(true)) => {
+        match within(CLAIM_BUDGET, claim).await {
+            Ok(true) => {
                 tracing::warn!(
                     request_id,
                     "the approval's notice was never posted; posting it now"
                 );
                 true
             }
-            Ok(Ok(false)) => false,
-            Ok(Err(e)) => {
+            Ok(false) => false,
+            Err(e) => {
                 tracing::warn!(request_id, error = %e, "could not tell whether the notice was posted");
                 false
             }
-            Err(_) => false,
         }
     }
 }

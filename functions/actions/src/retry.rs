@@ -2,7 +2,7 @@
 //! launch was never queued: each queues one launch job (jobs are idempotent: one run).
 
 use crate::launch::{LaunchJob, Origin};
-use crate::{Actions, READ_BACK_BUDGET, RESUME_AFTER_SECS, ok, refuse};
+use crate::{Actions, READ_BACK_BUDGET, RESUME_AFTER_SECS, ok, refuse, within};
 use ct_shared::Timestamp;
 use ct_shared::aws::dynamo::{DecisionStore, Launch, LaunchState, LaunchStore, StoreError};
 use ct_shared::aws::invoke::AsyncInvoker;
@@ -11,7 +11,6 @@ use ct_shared::slack::interaction::{Click, RetryClick};
 use ct_shared::slack::{RetryPolicy, SlackPoster, launch as launch_msg};
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Response};
-use serde_json::Value;
 
 impl<S: DecisionStore + LaunchStore, P: SlackPoster, Q: AsyncInvoker> Actions<S, P, Q> {
     /// A press on an approval whose launch was never queued: the click that decided it lost
@@ -33,16 +32,14 @@ impl<S: DecisionStore + LaunchStore, P: SlackPoster, Q: AsyncInvoker> Actions<S,
         if decision.choice != Choice::Train || decision.at.plus_secs(RESUME_AFTER_SECS) > now {
             return false;
         }
-        let launch =
-            match tokio::time::timeout(READ_BACK_BUDGET, self.store.launch(request_id)).await {
-                Ok(Ok(Some(launch))) => launch,
-                _ => return false,
-            };
+        let Ok(Some(launch)) = within(READ_BACK_BUDGET, self.store.launch(request_id)).await else {
+            return false;
+        };
         if !launch.approved || launch.state.is_some() {
             return false;
         }
         let job = LaunchJob::new(request_id, Origin::Approval, click.response_url.clone());
-        match queue_within(queue, &job.to_event(), READ_BACK_BUDGET).await {
+        match within(READ_BACK_BUDGET, queue.invoke_async(&job.to_event())).await {
             Ok(()) => {
                 tracing::warn!(request_id, job_id = %job.job_id, "queued the launch of an approval that had none");
                 true
@@ -139,18 +136,5 @@ impl<S: DecisionStore + LaunchStore, P: SlackPoster, Q: AsyncInvoker> Actions<S,
             // queued: one more job is harmless (one job at a time holds the launch).
             _ => None,
         }
-    }
-}
-
-/// Queues `payload` within `budget`, so a slow Lambda API cannot hold Slack's answer past its
-/// 3 s. The error says why, for the log.
-pub(crate) async fn queue_within<Q: AsyncInvoker>(
-    queue: &Q,
-    payload: &Value,
-    budget: std::time::Duration,
-) -> Result<(), String> {
-    match tokio::time::timeout(budget, queue.invoke_async(payload)).await {
-        Ok(queued) => queued.map_err(|e| e.to_string()),
-        Err(_) => Err(format!("no answer from the Lambda API within {budget:?}")),
     }
 }
