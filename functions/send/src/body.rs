@@ -69,13 +69,8 @@ impl<'a> Fields<'a> {
             return Err(Invalid::TooLarge { size: body.len() });
         }
         if is_form(content_type)? {
-            let mut fields: Vec<(Cow<'a, str>, Cow<'a, str>)> = Vec::new();
-            for (k, v) in form_urlencoded::parse(body) {
-                if !fields.iter().any(|(seen, _)| *seen == k) {
-                    fields.push((k, v));
-                }
-            }
-            return Ok(Fields::Form(fields));
+            // Every pair, in order: `text` finds a name's first.
+            return Ok(Fields::Form(form_urlencoded::parse(body).collect()));
         }
         match serde_json::from_slice(body).map_err(|_| Invalid::BadJson)? {
             Value::Object(map) => Ok(Fields::Json(map)),
@@ -83,7 +78,8 @@ impl<'a> Fields<'a> {
         }
     }
 
-    /// A text field exactly as sent. `None`: absent (or JSON `null`).
+    /// A text field exactly as sent (a form's first of that name). `None`: absent (or JSON
+    /// `null`).
     pub fn text(&self, field: &'static str) -> Result<Option<&str>, Invalid> {
         match self {
             Fields::Form(fields) => Ok(fields
