@@ -7,8 +7,11 @@ ct-trigger's code and not moto's races. Connections are still accepted concurren
 
 `POST /_ct/seed` with a JSON body `{"bucket": ..., "keys": [...]}` puts empty objects under
 those keys straight into moto's S3 backend (the bucket must exist): thousands of keys in a
-fraction of a second, where one PUT a key takes a minute. Listing them is still moto's own
-ListObjectsV2. Nothing else answers on that path.
+fraction of a second, where one PUT a key takes a minute. A key may also be an object
+`{"key": ..., "size": n, "last_modified": epoch seconds, "fill": "x"}`: `size` bytes of
+`fill`, listed as last modified then (as a replicated or restored copy keeps its old date).
+`"delete": [...]` removes keys first. Listing them is still moto's own ListObjectsV2.
+Nothing else answers on that path.
 
 Prints the bound port on its first line. Exits when its standard input closes, so it never
 outlives the process that started it.
@@ -39,11 +42,24 @@ def main() -> None:
 
         length = int(environ.get("CONTENT_LENGTH") or 0)
         body = json.loads(environ["wsgi.input"].read(length))
+        import datetime
+
         backend = s3_backends[DEFAULT_ACCOUNT_ID]["aws"]
-        for key in body["keys"]:
-            backend.put_object(body["bucket"], key, b"")
+        for key in body.get("delete", []):
+            backend.delete_object(body["bucket"], key)
+        for key in body.get("keys", []):
+            if isinstance(key, str):
+                backend.put_object(body["bucket"], key, b"")
+                continue
+            fill = key.get("fill", "x").encode()
+            value = (fill * (key.get("size", 0) // max(len(fill), 1) + 1))[: key.get("size", 0)]
+            stored = backend.put_object(body["bucket"], key["key"], value)
+            if "last_modified" in key:
+                stored.last_modified = datetime.datetime.fromtimestamp(
+                    key["last_modified"], datetime.timezone.utc
+                ).replace(tzinfo=None)
         start_response("200 OK", [("Content-Type", "application/json")])
-        return [json.dumps({"seeded": len(body["keys"])}).encode()]
+        return [json.dumps({"seeded": len(body.get("keys", []))}).encode()]
 
     def serialised(environ, start_response):
         with lock:

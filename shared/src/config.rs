@@ -4,6 +4,7 @@
 //! value is a [`ConfigError`] that names the variable and never repeats a secret's value.
 
 use crate::Secret;
+use crate::domain::Threshold;
 use std::collections::HashMap;
 use std::fmt;
 
@@ -121,19 +122,46 @@ impl fmt::Debug for SecretBundle {
     }
 }
 
-/// One dataset: a name shown in Slack, the S3 prefix it counts, and its own threshold if any.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One dataset: a name shown in Slack, where its objects are (a prefix, in `DATA_BUCKET` or a
+/// bucket of its own), and its own threshold if any.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Dataset {
     pub name: String,
+    /// `None`: `DATA_BUCKET`.
+    pub bucket: Option<String>,
     pub prefix: String,
-    pub threshold: Option<u64>,
+    pub threshold: Option<Threshold>,
 }
 
-/// Parses `DATASETS`: `name=prefix[:N],...`, e.g. `embedding=train/embedding/,faiss=train/faiss/:500`.
+impl Dataset {
+    /// Where it is, as written in `DATASETS`: the prefix, or `s3://bucket/prefix`.
+    pub fn location(&self) -> String {
+        match &self.bucket {
+            Some(b) => format!("s3://{b}/{}", self.prefix),
+            None => self.prefix.clone(),
+        }
+    }
+}
+
+/// Whether `name` is a bucket name S3 accepts (general purpose or directory bucket).
+fn bucket_name_ok(name: &str) -> bool {
+    (3..=63).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
+        && name.as_bytes()[0].is_ascii_alphanumeric()
+        && name.as_bytes()[name.len() - 1].is_ascii_alphanumeric()
+}
+
+/// Parses `DATASETS`: `name=prefix[:threshold],...`, where the prefix may be
+/// `s3://bucket/prefix` (a bucket other than `DATA_BUCKET`) and the threshold is `N` objects,
+/// `N%` of the trained objects, or a size such as `1.5GiB`:
+/// `embedding=train/embedding/,faiss=s3://other/faiss/:10%,shards=train/shards/:50GB`.
 ///
-/// Whatever follows the last `:` is the threshold and must be a whole number or empty, so a
-/// typo such as `:5OO` is refused rather than read as part of the prefix. A prefix that contains
-/// `:` is written with a trailing `:` (`logs=s3:raw/:`, or `logs=s3:raw/:500` with a threshold).
+/// Whatever follows the last `:` (after any `s3://`) is the threshold and must be one of those
+/// or empty, so a typo such as `:5OO` is refused rather than read as part of the prefix. A
+/// prefix that contains `:` is written with a trailing `:` (`logs=raw:2026/:`, or
+/// `logs=raw:2026/:500` with a threshold).
 pub fn parse_datasets(text: &str) -> Result<Vec<Dataset>, String> {
     let mut out: Vec<Dataset> = Vec::new();
     for (i, raw) in text.split(',').enumerate() {
@@ -158,30 +186,48 @@ pub fn parse_datasets(text: &str) -> Result<Vec<Dataset>, String> {
             ));
         }
         let rest = rest.trim();
-        // The text after the last ':' is always the threshold: a whole number, or nothing.
-        // So a prefix that itself contains ':' is written with one more ':' at the end.
-        let (prefix, threshold) = match rest.rsplit_once(':') {
-            None => (rest, None),
-            Some((p, digits)) => {
-                let digits = digits.trim();
-                if digits.is_empty() {
-                    (p, None)
-                } else if digits.bytes().all(|b| b.is_ascii_digit()) {
-                    let t = digits
-                        .parse::<u64>()
-                        .map_err(|_| format!("entry {n}: threshold {digits} is too large"))?;
-                    (p, Some(t))
-                } else {
+        let (bucket, rest) = match rest.strip_prefix("s3://") {
+            Some(url) => {
+                let end = url.find(['/', ':']).unwrap_or(url.len());
+                let bucket = &url[..end];
+                if bucket.is_empty() {
                     return Err(format!(
-                        "entry {n} ({item:?}): the threshold after the last ':' is {digits:?}, \
-                         not a whole number (expected name=prefix or name=prefix:N, e.g. \
-                         faiss=train/faiss/:500; a prefix that contains ':' ends with one more \
-                         ':', e.g. logs=s3:raw/:)"
+                        "entry {n} ({item:?}): the bucket name after s3:// is empty \
+                         (expected s3://bucket/prefix)"
                     ));
                 }
+                if !bucket_name_ok(bucket) {
+                    return Err(format!(
+                        "entry {n} ({item:?}): {bucket:?} is not an S3 bucket name \
+                         (3 to 63 lower-case letters, digits, '.' or '-')"
+                    ));
+                }
+                (
+                    Some(bucket),
+                    url[end..].strip_prefix('/').unwrap_or(&url[end..]),
+                )
+            }
+            None => (None, rest),
+        };
+        // The text after the last ':' is always the threshold, or nothing. So a prefix that
+        // itself contains ':' is written with one more ':' at the end.
+        let (prefix, threshold) = match rest.rsplit_once(':') {
+            None => (rest, None),
+            Some((p, t)) if t.trim().is_empty() => (p, None),
+            Some((p, t)) => {
+                let t = Threshold::parse(t).map_err(|why| {
+                    format!(
+                        "entry {n} ({item:?}): the threshold after the last ':' is {why} \
+                         (expected name=prefix or name=prefix:N, e.g. faiss=train/faiss/:500, \
+                         :10% or :1.5GiB; a prefix that contains ':' ends with one more ':', \
+                         e.g. logs=s3:raw/:)"
+                    )
+                })?;
+                (p, Some(t))
             }
         };
-        if prefix.is_empty() {
+        // A whole bucket may be a dataset (s3://bucket/); an empty plain prefix is a typo.
+        if prefix.is_empty() && bucket.is_none() {
             return Err(format!("entry {n} ({name}): the prefix is empty"));
         }
         if out.iter().any(|d| d.name == name) {
@@ -189,6 +235,7 @@ pub fn parse_datasets(text: &str) -> Result<Vec<Dataset>, String> {
         }
         out.push(Dataset {
             name: name.to_owned(),
+            bucket: bucket.map(str::to_owned),
             prefix: prefix.to_owned(),
             threshold,
         });
@@ -264,8 +311,11 @@ impl Common {
 #[derive(Debug, Clone)]
 pub struct SeekConfig {
     pub common: Common,
-    pub data_bucket: String,
+    /// `DATA_BUCKET`: where datasets without a bucket of their own live. Required unless
+    /// every dataset names its bucket.
+    pub data_bucket: Option<String>,
     pub datasets: Vec<Dataset>,
+    /// `DATA_INTERVAL`: the threshold, in objects, of datasets without one of their own.
     pub data_interval: u64,
     /// `LIST_CONCURRENCY`: ListObjectsV2 requests in flight at once, over all datasets.
     pub list_concurrency: usize,
@@ -278,11 +328,46 @@ pub struct SeekConfig {
 pub const DEFAULT_LIST_CONCURRENCY: usize = 32;
 
 impl SeekConfig {
+    /// The bucket a dataset's objects are in.
+    pub fn bucket_of<'a>(&'a self, d: &'a Dataset) -> &'a str {
+        d.bucket
+            .as_deref()
+            .or(self.data_bucket.as_deref())
+            .unwrap_or_default()
+    }
+
+    /// The threshold that applies to a dataset: its own, else `DATA_INTERVAL` objects.
+    pub fn threshold_of(&self, d: &Dataset) -> Threshold {
+        d.threshold
+            .unwrap_or(Threshold::Objects(self.data_interval))
+    }
+
     pub fn from_env(env: &Env, secrets: &SecretBundle) -> Result<Self, ConfigError> {
         let datasets = parse_datasets(env.required("DATASETS")?)
             .map_err(|p| ConfigError::new("DATASETS", p))?;
+        let data_bucket = env.get("DATA_BUCKET").map(str::to_owned);
+        if data_bucket.is_none()
+            && let Some(d) = datasets.iter().find(|d| d.bucket.is_none())
+        {
+            return Err(ConfigError::new(
+                "DATA_BUCKET",
+                format!(
+                    "is required but not set: dataset {:?} names no bucket of its own \
+                     (write its prefix as s3://bucket/prefix, or set DATA_BUCKET)",
+                    d.name
+                ),
+            ));
+        }
+        if let Some(b) = &data_bucket
+            && !bucket_name_ok(b)
+        {
+            return Err(ConfigError::new(
+                "DATA_BUCKET",
+                format!("{b:?} is not an S3 bucket name"),
+            ));
+        }
         Ok(Self {
-            data_bucket: env.required("DATA_BUCKET")?.to_owned(),
+            data_bucket,
             datasets,
             data_interval: parse_u64(env, "DATA_INTERVAL")?,
             list_concurrency: match env.get("LIST_CONCURRENCY") {
@@ -366,16 +451,102 @@ mod tests {
             vec![
                 Dataset {
                     name: "embedding".into(),
+                    bucket: None,
                     prefix: "train/embedding/".into(),
                     threshold: None
                 },
                 Dataset {
                     name: "faiss".into(),
+                    bucket: None,
                     prefix: "train/faiss/".into(),
-                    threshold: Some(500)
+                    threshold: Some(Threshold::Objects(500))
                 },
             ]
         );
+    }
+
+    #[test]
+    fn thresholds_in_objects_percent_and_bytes_and_datasets_in_other_buckets() {
+        let d = parse_datasets(
+            "a=train/a/:500,b=train/b/:2.5%,c=train/c/:1.5GiB,d=s3://other-bucket/d/:1MB,\
+             e=s3://other-bucket/e/,f=s3://whole.bucket,g=s3://my-bucket:10%,h=s3://b-1/x:y/:",
+        )
+        .unwrap();
+        let got: Vec<_> = d
+            .iter()
+            .map(|d| (d.bucket.as_deref(), d.prefix.as_str(), d.threshold))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (None, "train/a/", Some(Threshold::Objects(500))),
+                (None, "train/b/", Some(Threshold::Percent(2.5))),
+                (None, "train/c/", Some(Threshold::Bytes(1_610_612_736))),
+                (
+                    Some("other-bucket"),
+                    "d/",
+                    Some(Threshold::Bytes(1_000_000))
+                ),
+                (Some("other-bucket"), "e/", None),
+                (Some("whole.bucket"), "", None),
+                (Some("my-bucket"), "", Some(Threshold::Percent(10.0))),
+                (Some("b-1"), "x:y/", None),
+            ]
+        );
+        assert_eq!(d[3].location(), "s3://other-bucket/d/");
+        assert_eq!(d[0].location(), "train/a/");
+    }
+
+    #[test]
+    fn malformed_thresholds_and_buckets_are_refused_naming_the_entry() {
+        for (text, shown) in [
+            ("a=x/,b=y/:10%%", "\"10%%\""),
+            ("a=x/,b=y/:5XB", "\"5XB\""),
+            ("a=x/,b=y/:-3", "\"-3\""),
+            ("a=x/,b=y/:1.5", "\"1.5\""),
+            ("a=x/,b=s3:///y/", "bucket name after s3:// is empty"),
+            ("a=x/,b=s3://", "bucket name after s3:// is empty"),
+            ("a=x/,b=s3://Upper/y/", "\"Upper\" is not an S3 bucket name"),
+            ("a=x/,b=s3://ab/y/", "\"ab\" is not an S3 bucket name"),
+        ] {
+            let err = parse_datasets(text).unwrap_err();
+            assert!(err.contains("entry 2"), "{text}: {err}");
+            assert!(err.contains(shown), "{text}: {err}");
+        }
+        let err = SeekConfig::from_env(
+            &seek_env(&[("DATASETS", "a=x/:10%%")]),
+            &SecretBundle::default(),
+        )
+        .unwrap_err();
+        assert_eq!(err.variable, "DATASETS");
+        assert!(
+            err.to_string().contains("DATASETS") && err.to_string().contains("entry 1"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn data_bucket_is_needed_only_by_datasets_without_a_bucket() {
+        let none = SecretBundle::default();
+        let mut env = seek_env(&[("DATASETS", "a=s3://bucket-one/a/,b=s3://bucket-two/b/")]);
+        env.0.remove("DATA_BUCKET");
+        let cfg = SeekConfig::from_env(&env, &none).unwrap();
+        assert_eq!(cfg.data_bucket, None);
+        assert_eq!(cfg.bucket_of(&cfg.datasets[1]), "bucket-two");
+        let mut env = seek_env(&[("DATASETS", "a=s3://bucket-one/a/,b=train/b/")]);
+        env.0.remove("DATA_BUCKET");
+        let err = SeekConfig::from_env(&env, &none).unwrap_err();
+        assert_eq!(err.variable, "DATA_BUCKET");
+        assert!(err.to_string().contains("\"b\""), "{err}");
+        let cfg = SeekConfig::from_env(
+            &seek_env(&[("DATASETS", "a=s3://bucket-one/a/,b=train/b/:7")]),
+            &none,
+        )
+        .unwrap();
+        assert_eq!(cfg.bucket_of(&cfg.datasets[0]), "bucket-one");
+        assert_eq!(cfg.bucket_of(&cfg.datasets[1]), "bucket");
+        assert_eq!(cfg.threshold_of(&cfg.datasets[0]), Threshold::Objects(100));
+        assert_eq!(cfg.threshold_of(&cfg.datasets[1]), Threshold::Objects(7));
     }
 
     #[test]
@@ -407,7 +578,7 @@ mod tests {
             got,
             vec![
                 ("s3:odd/prefix", None),
-                ("a:b/c", Some(7)),
+                ("a:b/c", Some(Threshold::Objects(7))),
                 ("ends-in-colon:", None),
                 ("plain/", None),
             ]

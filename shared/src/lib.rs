@@ -7,6 +7,7 @@
 pub mod aws;
 pub mod config;
 pub mod domain;
+pub mod fingerprint;
 pub mod keyspace;
 pub mod kfp;
 pub mod metrics;

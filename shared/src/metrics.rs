@@ -19,6 +19,7 @@ pub enum Unit {
     Count,
     Seconds,
     Milliseconds,
+    Bytes,
 }
 
 impl Unit {
@@ -27,6 +28,7 @@ impl Unit {
             Unit::Count => "Count",
             Unit::Seconds => "Seconds",
             Unit::Milliseconds => "Milliseconds",
+            Unit::Bytes => "Bytes",
         }
     }
 }

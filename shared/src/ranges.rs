@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::{Notify, Semaphore};
 
 mod keys;
-pub use keys::Keys;
+pub use keys::{Keys, Meta, Sums};
 
 /// A range is split only if about this many pages are left in it: each range ends in a
 /// partly used page, so a split costs about one request; below this it costs more than the
@@ -29,8 +29,10 @@ const PAGES_PER_SPLIT: u64 = 10;
 /// What counting one prefix found, and what it cost.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Tally {
-    /// Objects under the prefix, folder markers (keys ending in `/`) not counted.
-    pub objects: u64,
+    /// The objects under the prefix (folder markers, keys ending in `/`, are not objects):
+    /// how many, their bytes, the new ones since the baseline, their fingerprint.
+    #[serde(flatten)]
+    pub sums: Sums,
     /// ListObjectsV2 pages received.
     pub pages: u64,
     /// ListObjectsV2 requests sent (the SDK's own retries of one request not included).
@@ -395,17 +397,17 @@ fn apply(
         (Some(hi), Some(last)) => last <= hi,
         _ => true,
     };
-    let (mut within, mut objects) = (page.keys.len(), page.keys.objects() as u64);
+    let (mut within, mut sums) = (page.keys.len(), page.keys.sums());
     let mut last = page.keys.last().unwrap_or_default().to_owned();
     if !whole || seen.is_some() || st.first_key.is_none() {
-        (within, objects) = (0, 0);
+        (within, sums) = (0, Sums::default());
         let mut cursor = page.keys.cursor();
-        while let Some(k) = cursor.next_key() {
+        while let Some((k, meta)) = cursor.next_object() {
             if hi.is_some_and(|hi| k > hi) {
                 break;
             }
             if !k.ends_with('/') {
-                objects += 1;
+                sums.add(&meta);
                 if let Some(seen) = seen {
                     seen(k);
                 }
@@ -428,9 +430,9 @@ fn apply(
     if first.is_some() {
         st.alphabet.learn(&last);
     }
-    st.tally.objects += objects;
+    st.tally.sums.merge(&sums);
     st.tally.pages += 1;
-    progress.objects.fetch_add(objects, Ordering::Relaxed);
+    progress.objects.fetch_add(sums.objects, Ordering::Relaxed);
     progress.pages.fetch_add(1, Ordering::Relaxed);
     st.page_len = st.page_len.max(page.keys.len());
     let from = prefix.chars().count();

@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use ct_shared::Timestamp;
-use ct_shared::domain::{Choice, Count, Decision, Person};
+use ct_shared::domain::{Choice, Count, Decision, Person, Threshold};
 use ct_shared::slack::messages;
 use serde_json::Value;
 use std::path::PathBuf;
@@ -33,14 +33,16 @@ fn counts() -> Vec<Count> {
             prefix: "train/embedding/".into(),
             seeked: 1190,
             trained: 1000,
-            threshold: 100,
+            threshold: Threshold::Objects(100),
+            ..Count::default()
         },
         Count {
             name: "faiss".into(),
             prefix: "train/faiss/".into(),
             seeked: 510,
             trained: 500,
-            threshold: 500,
+            threshold: Threshold::Objects(500),
+            ..Count::default()
         },
     ]
 }
@@ -131,9 +133,137 @@ fn names_and_prefixes_are_escaped() {
         prefix: "<!channel>&/".into(),
         seeked: 1,
         trained: 0,
-        threshold: 0,
+        threshold: Threshold::Objects(0),
+        ..Count::default()
     }];
     let m = messages::ask("r", &c).to_string();
     assert!(m.contains("&lt;!channel&gt;&amp;/"), "{m}");
     assert!(!m.contains("<!channel>"));
+}
+
+/// A count measured against a baseline, as seek makes them since change detection.
+fn measured(name: &str, seen: (u64, u64), new: (u64, u64), trained: u64, t: Threshold) -> Count {
+    let baseline = ct_shared::domain::Baseline {
+        objects: trained,
+        bytes: Some(seen.1),
+        fingerprint: Some(ct_shared::fingerprint::Fingerprint(1)),
+        snapshot_at: (trained > 0).then(|| Timestamp::from_secs(1_795_478_400 - 7 * 86_400)),
+    };
+    let sums = ct_shared::ranges::Sums {
+        objects: seen.0,
+        bytes: seen.1,
+        new_objects: new.0,
+        new_bytes: new.1,
+        fingerprint: ct_shared::fingerprint::Fingerprint(2),
+    };
+    ct_shared::domain::measure(
+        ct_shared::domain::Judged {
+            name,
+            prefix: &format!("train/{name}/"),
+            threshold: t,
+        },
+        &sums,
+        Timestamp::from_secs(1_795_478_400),
+        &baseline,
+    )
+}
+
+#[test]
+fn a_measured_question_says_per_dataset_what_changed_in_human_units() {
+    let counts = vec![
+        // A rolling dataset: 300 pruned and 300 landed, still 500.
+        measured(
+            "embedding",
+            (500, 2_000_000_000),
+            (300, 1_200_000_000),
+            500,
+            Threshold::Objects(100),
+        ),
+        measured(
+            "faiss",
+            (40, 4_000),
+            (40, 4_000),
+            0,
+            Threshold::Percent(2.5),
+        ),
+        measured(
+            "shards",
+            (10, 90_000),
+            (0, 0),
+            10,
+            Threshold::Bytes(1_000_000),
+        ),
+    ];
+    let m = messages::ask("4f6c0d1e9a8b4c2d8e7f6a5b4c3d2e1f", &counts);
+    check("ask_measured", &m);
+    ct_shared::slack::blocks::check(&m).unwrap();
+    let lines = m["blocks"][1]["elements"][0]["text"].as_str().unwrap();
+    assert!(
+        lines.contains(
+            "*embedding* `train/embedding/`: 300 new or rewritten (1.2 GB), 300 removed since \
+             the training of <!date^1794873600^{date_short}|17 Nov 2026>; 500 objects, 2.0 GB \
+             now · threshold 100 objects"
+        ),
+        "{lines}"
+    );
+    assert!(
+        lines.contains("40 new (4.0 KB), nothing trained yet"),
+        "{lines}"
+    );
+    assert!(
+        lines.contains("nothing new since the training of") && lines.contains("old dates"),
+        "{lines}"
+    );
+    assert!(
+        m["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("300 new objects in embedding (300 removed), 40 in faiss, 0 in shards.")
+    );
+}
+
+#[test]
+fn every_message_stays_valid_block_kit_at_50_datasets_with_long_names() {
+    let long = "d".repeat(60);
+    let counts: Vec<Count> = (0..50)
+        .map(|i| {
+            let mut c = measured(
+                &format!("{long}{i:02}"),
+                (1_000_000 + i, 123_456_789_012),
+                (i, 1_000 * i),
+                1_000_000,
+                Threshold::Objects(100),
+            );
+            c.prefix = format!(
+                "s3://a-very-long-bucket-name-for-training/{}/",
+                "p".repeat(120)
+            );
+            if i % 10 == 0 {
+                c.seeked = 0;
+            }
+            c
+        })
+        .collect();
+    let request = ct_shared::domain::ApprovalRequest {
+        id: "4f6c0d1e9a8b4c2d8e7f6a5b4c3d2e1f".into(),
+        created_at: Timestamp::from_secs(0),
+        window: String::new(),
+        snapshot: counts.clone(),
+        decision: None,
+        signal: None,
+    };
+    for m in [
+        messages::ask_request(&request),
+        messages::no_need(&counts),
+        messages::decided(&counts, &decision(Choice::Train)),
+    ] {
+        ct_shared::slack::blocks::check(&m).unwrap_or_else(|e| panic!("{e}: {m}"));
+        let text = m.to_string();
+        for i in 0..50 {
+            assert!(
+                text.contains(&format!("{long}{i:02}")),
+                "dataset {i} is missing"
+            );
+        }
+    }
 }

@@ -72,6 +72,25 @@ impl Layout {
     }
 }
 
+/// What key `i` lists besides its key: varied, as a real bucket's are, so that reading them
+/// costs what it would. `LastModified` spreads over 2026 (to the second, as S3 lists it),
+/// `Size` from 0 to about 64 MB, and the `ETag` is 32 hex digits (an MD5's length).
+pub fn object_of(i: u64) -> (String, u64, String) {
+    let mix = |x: u64| {
+        let x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        let x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        x ^ (x >> 31)
+    };
+    let (a, b) = (mix(i), mix(i ^ 0x5555_5555_5555_5555));
+    // 2026-01-01T00:00:00Z and a year of seconds.
+    let modified = ct_shared::Timestamp::from_secs(1_767_225_600 + (a % 31_536_000) as i64);
+    let text = modified.rfc3339();
+    let date = format!("{}.000Z", text.trim_end_matches('Z'));
+    let size = if i.is_multiple_of(7) { 0 } else { b >> 38 };
+    (date, size, format!("{a:016x}{b:016x}"))
+}
+
 /// The size of the pieces a page is sent in.
 const PIECE: usize = 16 * 1024;
 
@@ -161,7 +180,11 @@ async fn list(State(s): State<Arc<Shared>>, Query(q): Query<HashMap<String, Stri
         xml.push_str("<Contents><Key>");
         escape(&prefix, &mut xml);
         escape(&layout.key(i, total), &mut xml);
-        xml.push_str("</Key><LastModified>2026-11-24T00:00:00.000Z</LastModified><ETag>&quot;d41d8cd98f00b204e9800998ecf8427e&quot;</ETag><Size>3</Size><StorageClass>STANDARD</StorageClass></Contents>");
+        let (date, size, etag) = object_of(i);
+        let _ = write!(
+            xml,
+            "</Key><LastModified>{date}</LastModified><ETag>&quot;{etag}&quot;</ETag><Size>{size}</Size><StorageClass>STANDARD</StorageClass></Contents>"
+        );
     }
     xml.push_str("</ListBucketResult>");
     // Chunked, as S3 answers listings: sent in pieces, with no Content-Length.

@@ -180,6 +180,48 @@ pub async fn put_objects(
 /// Puts empty objects under `keys` in one request, straight into moto's S3 backend
 /// (tests/moto_serve.py's `/_ct/seed`): for tests that list thousands of keys.
 pub async fn seed_keys(bucket: &str, keys: &[String]) {
+    seed(serde_json::json!({ "bucket": bucket, "keys": keys })).await;
+}
+
+/// One object to seed: its key, size and when it is listed as last modified.
+#[derive(Debug, Clone)]
+pub struct Seeded {
+    pub key: String,
+    pub size: u64,
+    /// Epoch seconds; `None`: now, as a PUT would.
+    pub last_modified: Option<i64>,
+    /// What its bytes repeat: another fill is another ETag (a rewrite).
+    pub fill: String,
+}
+
+impl Seeded {
+    pub fn new(key: impl Into<String>, size: u64, last_modified: Option<i64>) -> Self {
+        Self {
+            key: key.into(),
+            size,
+            last_modified,
+            fill: "x".into(),
+        }
+    }
+}
+
+/// Deletes `delete`, then puts `objects` with their sizes, contents and dates, in one request
+/// straight into moto's S3 backend (see [`seed_keys`]).
+pub async fn seed_objects(bucket: &str, objects: &[Seeded], delete: &[String]) {
+    let objects: Vec<serde_json::Value> = objects
+        .iter()
+        .map(|o| {
+            let mut v = serde_json::json!({"key": o.key, "size": o.size, "fill": o.fill});
+            if let Some(t) = o.last_modified {
+                v["last_modified"] = t.into();
+            }
+            v
+        })
+        .collect();
+    seed(serde_json::json!({ "bucket": bucket, "keys": objects, "delete": delete })).await;
+}
+
+async fn seed(body: serde_json::Value) {
     ct_shared::tls::install_provider();
     let res = reqwest::Client::builder()
         .no_proxy()
@@ -187,7 +229,7 @@ pub async fn seed_keys(bucket: &str, keys: &[String]) {
         .expect("seed http client")
         .post(format!("{}/_ct/seed", url()))
         .header("content-type", "application/json")
-        .body(serde_json::json!({ "bucket": bucket, "keys": keys }).to_string())
+        .body(body.to_string())
         .send()
         .await
         .expect("seed moto");

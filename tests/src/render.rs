@@ -93,7 +93,8 @@ mod tests {
                 prefix: "p/".into(),
                 seeked: 5,
                 trained: 0,
-                threshold: 1,
+                threshold: ct_shared::domain::Threshold::Objects(1),
+                ..Default::default()
             }],
         );
         let shown = super::message(&m);

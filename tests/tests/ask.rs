@@ -102,9 +102,10 @@ async fn a_quality_ask_is_posted_with_its_reason_and_train_moves_trained_to_its_
     );
     assert!(question.to_string().contains(&format!("train:{id}")));
     assert!(
-        question
-            .to_string()
-            .contains("40 seen, 0 trained, threshold 100")
+        question.to_string().contains(
+            "40 new (120 B), nothing trained yet; 40 objects, 120 B now · threshold 100 objects"
+        ),
+        "{question}"
     );
     // and the request is stored with its kind, as the newest
     assert_eq!(

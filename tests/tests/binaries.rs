@@ -57,6 +57,18 @@ async fn seek_refuses_to_start_naming_the_bad_variable() {
             "DATA_INTERVAL",
             with(good.clone(), "DATA_INTERVAL", "weekly"),
         ),
+        // Thresholds in no unit, and an empty bucket name.
+        (
+            "DATASETS",
+            with(good.clone(), "DATASETS", "e=train/e/:10%%"),
+        ),
+        ("DATASETS", with(good.clone(), "DATASETS", "e=train/e/:5XB")),
+        ("DATASETS", with(good.clone(), "DATASETS", "e=train/e/:-3")),
+        ("DATASETS", with(good.clone(), "DATASETS", "e=train/e/:1.5")),
+        (
+            "DATASETS",
+            with(good.clone(), "DATASETS", "e=s3:///train/e/"),
+        ),
         ("STATE_TABLE", without(good.clone(), "STATE_TABLE")),
         (
             "SLACK_WEBHOOK_URL",
@@ -80,9 +92,17 @@ async fn seek_refuses_to_start_naming_the_bad_variable() {
         ),
     ];
     for (variable, env) in cases {
+        let entry = env
+            .iter()
+            .find(|(k, _)| k == "DATASETS")
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default();
         let (code, text) = refuses_to_start("seek", env).await;
         assert_eq!(code, 2, "{variable}: {text}");
         assert!(text.contains(variable), "{variable} not named: {text}");
+        if variable == "DATASETS" && entry.starts_with("e=") {
+            assert!(text.contains("entry 1"), "the entry is not named: {text}");
+        }
         assert!(!text.contains(WEBHOOK_TOKEN), "secret leaked: {text}");
         assert!(!text.contains("panicked"), "{text}");
     }

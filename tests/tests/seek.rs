@@ -86,10 +86,20 @@ async fn above_threshold_asks_with_train_and_nope_and_stores_the_request() {
     // The request is durable, pending, with the counts it offers.
     let key = format!("request#{id}");
     assert_eq!(w.string(&key, "status").await.as_deref(), Some("pending"));
-    let snapshot: Value = serde_json::from_str(&w.string(&key, "snapshot").await.unwrap()).unwrap();
+    let mut snapshot: Value =
+        serde_json::from_str(&w.string(&key, "snapshot").await.unwrap()).unwrap();
+    // When the count began (a whole second, after the objects were put), and what it saw.
+    let counted_at = snapshot[0]["counted_at"].as_i64().expect("counted_at");
+    assert!(counted_at > 1_795_000_000, "{snapshot}");
+    let fingerprint = snapshot[0]["fingerprint"].as_str().expect("a fingerprint");
+    assert_eq!(fingerprint.len(), 16, "{snapshot}");
+    let object = snapshot[0].as_object_mut().unwrap();
+    object.remove("counted_at");
+    object.remove("fingerprint");
     assert_eq!(
         snapshot,
-        json!([{"name": "embedding", "prefix": "train/embedding/", "seeked": 101, "trained": 0, "threshold": 100}])
+        json!([{"name": "embedding", "prefix": "train/embedding/", "seeked": 101, "trained": 0,
+                "threshold": 100, "bytes": 303, "new_objects": 101, "new_bytes": 303}])
     );
     assert_eq!(w.string("latest_request", "request_id").await, Some(id));
 }

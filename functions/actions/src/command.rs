@@ -7,6 +7,7 @@ use crate::metrics::{Observation, Refusal};
 use ct_shared::Timestamp;
 use ct_shared::aws::dynamo::{DecisionStore, ManualSeekStore, StatusStore};
 use ct_shared::aws::invoke::AsyncInvoker;
+use ct_shared::domain::bytes_text;
 use ct_shared::schedule::Next;
 use ct_shared::slack::{SlackPoster, messages};
 use serde_json::{Value, json};
@@ -172,16 +173,36 @@ fn status_text(s: &ct_shared::aws::dynamo::Status) -> String {
         lines.push("No dataset counted yet.".to_owned());
     }
     for d in &s.datasets {
-        let threshold = d.threshold.map_or("no threshold recorded".to_owned(), |t| {
-            format!("threshold {t}")
-        });
-        lines.push(format!(
+        let threshold = match d.threshold {
+            None => "no threshold recorded".to_owned(),
+            Some(t) => match t.objects() {
+                Some(n) => format!("threshold {n}"),
+                None => format!("threshold {t}"),
+            },
+        };
+        let c = d.count();
+        let mut line = format!(
             "*{}*: {} new ({} seen, {} trained), {threshold}",
             ct_shared::slack::escape(&d.name),
-            d.seeked.saturating_sub(d.trained),
+            c.new_objects(),
             d.seeked,
             d.trained
-        ));
+        );
+        if c.counted_at.is_some() {
+            line += &format!(
+                "; {} new or rewritten, {} removed, {} now",
+                bytes_text(c.new_bytes),
+                c.removed(),
+                bytes_text(c.bytes)
+            );
+            if let Some(at) = d.baseline.snapshot_at {
+                line += &format!(" (since the training of {})", messages::short_date(at));
+            }
+            if c.old_dated_change() {
+                line += "; the content changed with old dates";
+            }
+        }
+        lines.push(line);
     }
     match &s.latest_request {
         None => lines.push("No approval request yet.".to_owned()),

@@ -12,7 +12,7 @@ use ct_shared::aws::dynamo::{
 };
 use ct_shared::aws::s3::{CountError, ObjectCounter, S3Counter, Tally};
 use ct_shared::config::SeekConfig;
-use ct_shared::domain::{self, ApprovalRequest, Count, Verdict};
+use ct_shared::domain::{self, ApprovalRequest, Baseline, Count, Verdict};
 use ct_shared::metrics::{Line, Unit};
 use ct_shared::slack::{RetryPolicy, SlackClient, SlackError, SlackPoster, messages};
 use serde::Serialize;
@@ -192,16 +192,22 @@ impl LiveSeeker {
 }
 
 impl<C: ObjectCounter, S: SeekStore, P: SlackPoster> Seeker<C, S, P> {
-    /// Counts every dataset at once (the counter bounds the requests in flight), giving up
-    /// with a clear error at `stop`, before Lambda would kill the invocation.
-    async fn count_all(&self, stop: Option<SystemTime>) -> Result<Vec<Counted>, SeekError> {
+    /// Counts every dataset at once (the counter bounds the requests in flight), each against
+    /// its baseline, giving up with a clear error at `stop`, before Lambda would kill the
+    /// invocation.
+    async fn count_all(
+        &self,
+        baselines: &[Baseline],
+        stop: Option<SystemTime>,
+    ) -> Result<Vec<Counted>, SeekError> {
         let started = Instant::now();
         let before = self.counter.so_far();
-        let all = futures_util::future::try_join_all(self.config.datasets.iter().map(|d| async {
+        let datasets = self.config.datasets.iter().zip(baselines);
+        let all = futures_util::future::try_join_all(datasets.map(|(d, baseline)| async {
             let started = Instant::now();
             let tally = self
                 .counter
-                .count(&self.config.data_bucket, &d.prefix)
+                .count(self.config.bucket_of(d), &d.prefix, baseline.since())
                 .await?;
             Ok::<_, SeekError>(Counted {
                 dataset: d.name.clone(),
@@ -253,20 +259,31 @@ impl<C: ObjectCounter, S: SeekStore, P: SlackPoster> Seeker<C, S, P> {
             }
             let stored = self.store.datasets(&names).await?;
             let previous_request = self.store.latest_request_id().await?;
-            let seen = self.count_all(stop).await?;
-            let mut counts = Vec::with_capacity(seen.len());
-            let mut existed = Vec::with_capacity(seen.len());
-            for (d, seen) in self.config.datasets.iter().zip(&seen) {
-                let state = stored.get(&d.name);
-                existed.push(state.is_some());
-                counts.push(Count {
-                    name: d.name.clone(),
-                    prefix: d.prefix.clone(),
-                    seeked: seen.tally.objects,
-                    trained: state.map_or(0, |s| s.trained),
-                    threshold: d.threshold.unwrap_or(self.config.data_interval),
-                });
-            }
+            let read: Vec<Option<Baseline>> = self
+                .config
+                .datasets
+                .iter()
+                .map(|d| stored.get(&d.name).map(|s| s.baseline))
+                .collect();
+            let baselines: Vec<Baseline> = read.iter().map(|b| b.unwrap_or_default()).collect();
+            let counted_at = start_on_a_whole_second().await;
+            let seen = self.count_all(&baselines, stop).await?;
+            let counts: Vec<Count> = self
+                .config
+                .datasets
+                .iter()
+                .zip(&seen)
+                .zip(&baselines)
+                .map(|((d, seen), baseline)| {
+                    let location = d.location();
+                    let judged = domain::Judged {
+                        name: &d.name,
+                        prefix: &location,
+                        threshold: self.config.threshold_of(d),
+                    };
+                    domain::measure(judged, &seen.tally.sums, counted_at, baseline)
+                })
+                .collect();
             for c in counts.iter().filter(|c| c.seeked == 0) {
                 tracing::warn!(dataset = %c.name, "{}", messages::empty_prefix_warning(&c.prefix));
             }
@@ -288,7 +305,7 @@ impl<C: ObjectCounter, S: SeekStore, P: SlackPoster> Seeker<C, S, P> {
                 at,
                 now,
                 counts: counts.clone(),
-                existed,
+                read,
                 verdict,
                 message,
                 request,
@@ -473,19 +490,25 @@ pub async fn handle<C: ObjectCounter, S: SeekStore + HeartbeatStore, P: SlackPos
     Ok(outcome)
 }
 
-/// The metrics of a successful seek: per dataset it counted, `Objects`, `NewObjects` and
-/// `Threshold`; per run, `SeekSucceeded` and `LastSeekAge` 0 (the heartbeat), and when it counted, `CountSeconds`,
-/// `ListRequests` and `Asked`.
+/// The metrics of a successful seek: per dataset it counted, `Objects`, `NewObjects`,
+/// `NewBytes`, `Removed` and (for a threshold in objects) `Threshold`; per run, `SeekSucceeded`
+/// and `LastSeekAge` 0 (the heartbeat), and when it counted, `CountSeconds`, `ListRequests` and
+/// `Asked`.
 pub fn metrics(stack: &str, outcome: &Outcome) -> Vec<Line> {
     let mut lines: Vec<Line> = outcome
         .counts
         .iter()
         .map(|c| {
-            Line::new(stack)
+            let line = Line::new(stack)
                 .dimension("Dataset", c.name.as_str())
                 .count("Objects", c.seeked)
-                .count("NewObjects", c.seeked.saturating_sub(c.trained))
-                .count("Threshold", c.threshold)
+                .count("NewObjects", c.new_objects())
+                .metric("NewBytes", Unit::Bytes, c.new_bytes as f64)
+                .count("Removed", c.removed());
+            match c.threshold.objects() {
+                Some(t) => line.count("Threshold", t),
+                None => line,
+            }
         })
         .collect();
     let mut run =
@@ -502,6 +525,23 @@ pub fn metrics(stack: &str, outcome: &Outcome) -> Vec<Line> {
     }
     lines.push(run);
     lines
+}
+
+/// Waits for the next whole second of the wall clock and returns it: the snapshot's time, when
+/// this count began. S3 lists `LastModified` to the second, and the next count takes an object
+/// as new when it was modified at or after this second. Listing only from a whole second on
+/// makes that exact both ways: an object written before it was written before the listing
+/// began (S3 lists it, so the snapshot holds it and the next count does not take it as new),
+/// and one written in it or later is new to the next count even if this listing saw it too
+/// (counted again, never missed). Starting at once would make every object written earlier in
+/// the same second new again next week. It costs at most a second a seek.
+async fn start_on_a_whole_second() -> Timestamp {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    let next = Duration::from_secs(now.as_secs() + 1);
+    tokio::time::sleep(next.saturating_sub(now)).await;
+    Timestamp::from_secs(next.as_secs() as i64)
 }
 
 /// Counting stops this long before the deadline, leaving time to store the window and post

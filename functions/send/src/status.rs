@@ -3,7 +3,9 @@
 
 use ct_shared::Timestamp;
 use ct_shared::aws::dynamo::{DatasetState, HistoryEntry, LaunchState, RunRecord, Status};
-use ct_shared::domain::{ApprovalRequest, Count, Decision, QualitySignal, RequestKind};
+use ct_shared::domain::{
+    ApprovalRequest, Count, Decision, QualitySignal, RequestKind, Threshold, bytes_text,
+};
 use serde::Serialize;
 
 /// A request's state as the status view names it.
@@ -15,7 +17,7 @@ pub enum RequestState {
     Declined,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DatasetView {
     pub name: String,
     pub prefix: String,
@@ -23,9 +25,25 @@ pub struct DatasetView {
     pub seeked_at: Option<String>,
     pub trained: u64,
     pub trained_at: Option<String>,
+    /// The latest count: its objects and bytes, and against the trained baseline, the objects
+    /// new or rewritten since, their bytes, the objects removed, and whether the content
+    /// changed at all (fingerprints differ).
+    pub objects: u64,
+    pub bytes: u64,
     pub new_objects: u64,
-    /// The threshold seek last applied (absent until seek has counted with it).
-    pub threshold: Option<u64>,
+    pub new_bytes: u64,
+    pub removed: u64,
+    pub changed: bool,
+    /// When the latest count began.
+    pub counted_at: Option<String>,
+    /// When the baseline's count began (the approved snapshot's time); `None` with nothing
+    /// trained, or a baseline from before change detection.
+    pub snapshot_at: Option<String>,
+    /// The threshold seek last applied (absent until seek has counted with it): a number of
+    /// objects, `{"percent": p}` or `{"bytes": n}`.
+    pub threshold: Option<Threshold>,
+    /// The same, as a person reads it ("100 objects", "2.5%", "1.0 GB").
+    pub threshold_text: Option<String>,
     /// The last windows, newest first.
     pub history: Vec<WindowView>,
 }
@@ -151,6 +169,7 @@ fn outcome(d: &Decision) -> RequestState {
 }
 
 fn dataset(d: &DatasetState, history: &[HistoryEntry]) -> DatasetView {
+    let c = d.count();
     DatasetView {
         history: history
             .iter()
@@ -167,8 +186,16 @@ fn dataset(d: &DatasetState, history: &[HistoryEntry]) -> DatasetView {
         seeked_at: time(d.seeked_at),
         trained: d.trained,
         trained_at: time(d.trained_at),
-        new_objects: d.seeked.saturating_sub(d.trained),
+        objects: c.seeked,
+        bytes: c.bytes,
+        new_objects: c.new_objects(),
+        new_bytes: c.new_bytes,
+        removed: c.removed(),
+        changed: c.changed(),
+        counted_at: time(c.counted_at),
+        snapshot_at: time(d.baseline.snapshot_at),
         threshold: d.threshold,
+        threshold_text: d.threshold.map(|t| t.text()),
     }
 }
 
@@ -219,7 +246,7 @@ impl StatusView {
         }
         for d in &self.datasets {
             out.push_str(&format!(
-                "  {} ({}): {} seen{}, {} trained{}, {} new\n",
+                "  {} ({}): {} seen{}, {} trained{}, {} new",
                 d.name,
                 d.prefix,
                 d.seeked,
@@ -231,6 +258,19 @@ impl StatusView {
                     .as_ref()
                     .map_or(" (never)".to_owned(), |t| format!(" at {t}")),
                 d.new_objects
+            ));
+            out.push_str(&format!(
+                " ({} new or rewritten), {} removed{}{}{}; {} now\n",
+                bytes_text(d.new_bytes),
+                d.removed,
+                d.snapshot_at
+                    .as_ref()
+                    .map_or(String::new(), |t| format!(" since the snapshot of {t}")),
+                if d.changed { "; content changed" } else { "" },
+                d.threshold_text
+                    .as_ref()
+                    .map_or(String::new(), |t| format!("; threshold {t}")),
+                bytes_text(d.bytes),
             ));
             if !d.history.is_empty() {
                 out.push_str("    window                 seeked  trained  asked\n");
@@ -370,7 +410,12 @@ mod tests {
                 seeked_at: Some(Timestamp::from_secs(1_795_478_400)),
                 trained: if decided { 150 } else { 0 },
                 trained_at: decided.then_some(d.at),
-                threshold: Some(100),
+                threshold: Some(Threshold::Objects(100)),
+                latest: None,
+                baseline: ct_shared::domain::Baseline {
+                    objects: if decided { 150 } else { 0 },
+                    ..Default::default()
+                },
             }],
             latest_request: Some(ApprovalRequest {
                 id: "req1".into(),

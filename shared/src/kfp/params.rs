@@ -1,12 +1,16 @@
 //! `KFP_PARAMETERS`: a JSON object sent as the run's `runtime_config.parameters`. Its string
 //! values may hold placeholders, filled from the approved snapshot when the run is launched:
 //!
-//! | placeholder            | filled with                                   |
-//! |------------------------|-----------------------------------------------|
-//! | `${request_id}`        | the approval request's id                     |
-//! | `${approved_by}`       | the approver's Slack user name                |
-//! | `${seeked.<dataset>}`  | the objects seek saw in that dataset          |
-//! | `${new.<dataset>}`     | the dataset's new objects (seeked − trained)  |
+//! | placeholder              | filled with                                                 |
+//! |--------------------------|-------------------------------------------------------------|
+//! | `${request_id}`          | the approval request's id                                   |
+//! | `${approved_by}`         | the approver's Slack user name                              |
+//! | `${snapshot_time}`       | when the approved count began (RFC 3339): objects last modified up to it are what was offered |
+//! | `${seeked.<dataset>}`, `${objects.<dataset>}` | the objects seek saw in that dataset   |
+//! | `${bytes.<dataset>}`     | their bytes                                                 |
+//! | `${new.<dataset>}`       | the dataset's new or rewritten objects since its last training |
+//! | `${new_bytes.<dataset>}` | their bytes                                                 |
+//! | `${removed.<dataset>}`   | the objects removed since                                   |
 //!
 //! A value that is exactly one numeric placeholder (`"${seeked.embedding}"`) becomes a JSON
 //! number, so an integer pipeline parameter gets an integer. Placeholders are checked once, at
@@ -20,8 +24,12 @@ use serde_json::{Map, Value};
 enum Slot {
     RequestId,
     ApprovedBy,
+    SnapshotTime,
     Seeked(String),
+    Bytes(String),
     New(String),
+    NewBytes(String),
+    Removed(String),
 }
 
 impl Slot {
@@ -41,12 +49,18 @@ impl Slot {
         match name {
             "request_id" => Ok(Slot::RequestId),
             "approved_by" => Ok(Slot::ApprovedBy),
+            "snapshot_time" => Ok(Slot::SnapshotTime),
             _ => match name.split_once('.') {
-                Some(("seeked", d)) => known(d).map(Slot::Seeked),
+                Some(("seeked" | "objects", d)) => known(d).map(Slot::Seeked),
+                Some(("bytes", d)) => known(d).map(Slot::Bytes),
                 Some(("new", d)) => known(d).map(Slot::New),
+                Some(("new_bytes", d)) => known(d).map(Slot::NewBytes),
+                Some(("removed", d)) => known(d).map(Slot::Removed),
                 _ => Err(format!(
                     "unknown placeholder ${{{name}}} (known: ${{request_id}}, ${{approved_by}}, \
-                     ${{seeked.<dataset>}}, ${{new.<dataset>}})"
+                     ${{snapshot_time}}, and per dataset ${{objects.<dataset>}} (or \
+                     ${{seeked.<dataset>}}), ${{bytes.<dataset>}}, ${{new.<dataset>}}, \
+                     ${{new_bytes.<dataset>}}, ${{removed.<dataset>}})"
                 )),
             },
         }
@@ -145,8 +159,20 @@ impl ParamTemplate {
             Ok(match s {
                 Slot::RequestId => Value::from(ctx.request_id),
                 Slot::ApprovedBy => Value::from(ctx.approved_by),
+                Slot::SnapshotTime => match crate::domain::snapshot_time(ctx.snapshot) {
+                    Some(t) => Value::from(t.rfc3339()),
+                    None => {
+                        return Err(format!(
+                            "request {} was counted before snapshot times were kept",
+                            ctx.request_id
+                        ));
+                    }
+                },
                 Slot::Seeked(d) => Value::from(count(d)?.seeked),
+                Slot::Bytes(d) => Value::from(count(d)?.bytes),
                 Slot::New(d) => Value::from(count(d)?.new_objects()),
+                Slot::NewBytes(d) => Value::from(count(d)?.new_bytes),
+                Slot::Removed(d) => Value::from(count(d)?.removed()),
             })
         };
         let mut out = Map::new();
@@ -187,7 +213,8 @@ mod tests {
             prefix: format!("train/{name}/"),
             seeked,
             trained,
-            threshold: 100,
+            threshold: crate::domain::Threshold::Objects(100),
+            ..Count::default()
         }
     }
 
@@ -211,6 +238,48 @@ mod tests {
             Value::Object(got),
             json!({"epochs": 10, "tag": "ct-r1 by ann", "rows": 190, "fresh": 110,
                    "note": "plain", "flag": true})
+        );
+    }
+
+    #[test]
+    fn fills_what_changed_and_the_snapshot_time() {
+        let t = ParamTemplate::parse(
+            r#"{"until": "${snapshot_time}", "objects": "${objects.embedding}",
+                "bytes": "${bytes.embedding}", "new_bytes": "${new_bytes.embedding}",
+                "removed": "${removed.embedding}", "new": "${new.embedding}",
+                "note": "${new.embedding} new, ${removed.embedding} gone"}"#,
+            Some(&["embedding".to_owned()]),
+        )
+        .unwrap();
+        let mut c = count("embedding", 500, 500);
+        c.bytes = 2_000_000;
+        c.new_objects = Some(300);
+        c.new_bytes = 1_200_000;
+        c.counted_at = Some(crate::Timestamp::from_secs(1_795_478_407));
+        let got = t
+            .fill(&LaunchContext {
+                request_id: "r1",
+                approved_by: "ann",
+                snapshot: &[c],
+            })
+            .unwrap();
+        assert_eq!(
+            Value::Object(got),
+            json!({"until": "2026-11-24T00:00:07Z", "objects": 500, "bytes": 2_000_000,
+                   "new_bytes": 1_200_000, "removed": 300, "new": 300,
+                   "note": "300 new, 300 gone"})
+        );
+        // A request counted before snapshot times were kept cannot say when its data was.
+        let err = t
+            .fill(&LaunchContext {
+                request_id: "r0",
+                approved_by: "ann",
+                snapshot: &[count("embedding", 5, 0)],
+            })
+            .unwrap_err();
+        assert!(
+            err.contains("r0") && err.contains("snapshot times"),
+            "{err}"
         );
     }
 

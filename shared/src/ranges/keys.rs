@@ -14,6 +14,13 @@
 //!
 //! The buffer grows by [`GROW_BY`] at a time, not by doubling: doubling left up to half of it
 //! unused, and every request in flight holds one (hashed keys: 17 KB of keys in 32 KiB).
+//!
+//! Each key carries what change detection needs of its object ([`Meta`]: its size, whether it
+//! is new since the baseline, and its fingerprint term), stored after its tail: a varint and
+//! 8 bytes. The page's [`Sums`] over its objects are kept as keys are pushed, so a page within
+//! its range's bound is applied without decoding a key.
+
+use crate::fingerprint::Fingerprint;
 
 /// How much a page's buffer grows at a time (copying a page's few KB a few times is little
 /// beside reading its 300 KB of XML).
@@ -21,6 +28,53 @@ const GROW_BY: usize = 4096;
 
 /// Every how many keys one is stored whole (and sampled for the prefix's alphabet).
 pub const RESTART_EVERY: usize = 64;
+
+/// What a listing says about one object, as change detection needs it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Meta {
+    /// `Size`, in bytes.
+    pub size: u64,
+    /// Whether its `LastModified` is at or after the baseline's count began (or there is no
+    /// baseline): added or rewritten since.
+    pub new: bool,
+    /// Its term of the prefix's fingerprint ([`crate::fingerprint::term`]).
+    pub term: u64,
+}
+
+/// Sums over a set of objects (folder markers are not objects). Order-independent, so key
+/// ranges listed at once add up in any order.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Sums {
+    pub objects: u64,
+    /// Their total size.
+    pub bytes: u64,
+    /// Objects last modified at or after the baseline's count began (all of them, without
+    /// one): added or rewritten since. And their total size.
+    pub new_objects: u64,
+    pub new_bytes: u64,
+    /// The wrapping sum of the objects' fingerprint terms.
+    pub fingerprint: Fingerprint,
+}
+
+impl Sums {
+    pub fn add(&mut self, m: &Meta) {
+        self.objects += 1;
+        self.bytes = self.bytes.saturating_add(m.size);
+        if m.new {
+            self.new_objects += 1;
+            self.new_bytes = self.new_bytes.saturating_add(m.size);
+        }
+        self.fingerprint.0 = self.fingerprint.0.wrapping_add(m.term);
+    }
+
+    pub fn merge(&mut self, o: &Sums) {
+        self.objects += o.objects;
+        self.bytes = self.bytes.saturating_add(o.bytes);
+        self.new_objects += o.new_objects;
+        self.new_bytes = self.new_bytes.saturating_add(o.new_bytes);
+        self.fingerprint.0 = self.fingerprint.0.wrapping_add(o.fingerprint.0);
+    }
+}
 
 /// A page's keys, in S3's order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -32,12 +86,20 @@ pub struct Keys {
     count: usize,
     /// Keys ending in `/` (folder markers).
     folders: usize,
+    /// Over the keys that are not folder markers.
+    sums: Sums,
     /// The key pushed last: what the next one is coded against.
     last: String,
 }
 
 impl Keys {
+    /// Pushes a key with no object data (tests of key ranges alone).
     pub fn push(&mut self, key: &str) {
+        self.push_object(key, &Meta::default());
+    }
+
+    /// Pushes a key and what the listing says about its object.
+    pub fn push_object(&mut self, key: &str, meta: &Meta) {
         let whole = self.count.is_multiple_of(RESTART_EVERY);
         let mut shared = if whole {
             0
@@ -49,8 +111,8 @@ impl Keys {
             shared -= 1;
         }
         let tail = &key[shared..];
-        // The tail and its two lengths (at most 10 bytes each).
-        let needed = tail.len() + 2 * 10;
+        // The tail, its two lengths and the meta's varint (at most 10 bytes each), its term.
+        let needed = tail.len() + 3 * 10 + 8;
         if self.buf.capacity() - self.buf.len() < needed {
             self.buf.reserve_exact(needed.max(GROW_BY));
         }
@@ -62,10 +124,19 @@ impl Keys {
         put_len(&mut self.buf, shared);
         put_len(&mut self.buf, tail.len());
         self.buf.extend_from_slice(tail.as_bytes());
+        put_len(
+            &mut self.buf,
+            (usize::try_from(meta.size).unwrap_or(usize::MAX >> 1) << 1) | usize::from(meta.new),
+        );
+        self.buf.extend_from_slice(&meta.term.to_le_bytes());
         self.last.truncate(shared);
         self.last.push_str(tail);
         self.count += 1;
-        self.folders += usize::from(key.ends_with('/'));
+        if key.ends_with('/') {
+            self.folders += 1;
+        } else {
+            self.sums.add(meta);
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -79,6 +150,11 @@ impl Keys {
     /// Keys that are not folder markers.
     pub fn objects(&self) -> usize {
         self.count - self.folders
+    }
+
+    /// The sums over the page's objects.
+    pub fn sums(&self) -> Sums {
+        self.sums
     }
 
     /// The last key.
@@ -114,6 +190,16 @@ impl Keys {
         }
         out
     }
+
+    /// The keys with their objects' data (for tests and small pages).
+    pub fn entries(&self) -> Vec<(String, Meta)> {
+        let mut out = Vec::with_capacity(self.count);
+        let mut cursor = self.cursor();
+        while let Some((k, m)) = cursor.next_object() {
+            out.push((k.to_owned(), m));
+        }
+        out
+    }
 }
 
 /// How many leading bytes `a` and `b` share, compared 8 at a time.
@@ -139,10 +225,19 @@ pub struct Cursor<'a> {
 impl Cursor<'_> {
     /// The next key, or `None` at the end.
     pub fn next_key(&mut self) -> Option<&str> {
+        self.next_object().map(|(k, _)| k)
+    }
+
+    /// The next key and its object's data, or `None` at the end.
+    pub fn next_object(&mut self) -> Option<(&str, Meta)> {
         let shared = take_len(&mut self.buf)?;
         let len = take_len(&mut self.buf)?;
         let tail = self.buf.get(..len)?;
         self.buf = &self.buf[len..];
+        let packed = take_len(&mut self.buf)?;
+        let term = self.buf.get(..8)?;
+        let term = u64::from_le_bytes(term.try_into().ok()?);
+        self.buf = &self.buf[8..];
         // `push` stored whole characters, so both always succeed; an empty end stops the read.
         let tail = std::str::from_utf8(tail).ok()?;
         if !self.key.is_char_boundary(shared) {
@@ -150,7 +245,12 @@ impl Cursor<'_> {
         }
         self.key.truncate(shared);
         self.key.push_str(tail);
-        Some(&self.key)
+        let meta = Meta {
+            size: (packed >> 1) as u64,
+            new: packed & 1 == 1,
+            term,
+        };
+        Some((&self.key, meta))
     }
 }
 
@@ -228,6 +328,31 @@ mod tests {
     }
 
     #[test]
+    fn objects_read_back_with_their_data_and_sum_without_folder_markers() {
+        let mut page = Keys::default();
+        let mut want = Sums::default();
+        let mut all = Vec::new();
+        for i in 0..300u64 {
+            let key = format!("p/{i:04}{}", if i % 50 == 49 { "/" } else { ".bin" });
+            let meta = Meta {
+                size: i * i * 1_000_003 + u64::from(i == 7) * (u64::MAX >> 2),
+                new: i % 3 == 0,
+                term: i.wrapping_mul(0x9E37_79B9_7F4A_7C15),
+            };
+            page.push_object(&key, &meta);
+            if !key.ends_with('/') {
+                want.add(&meta);
+            }
+            all.push((key, meta));
+        }
+        assert_eq!(page.entries(), all);
+        assert_eq!(page.sums(), want);
+        assert_eq!(page.sums().objects, page.objects() as u64);
+        assert_eq!(page.samples(300).count(), 300usize.div_ceil(RESTART_EVERY));
+        assert_eq!(page.samples(300).next(), Some("p/0000.bin"));
+    }
+
+    #[test]
     fn common_prefixes_of_any_length() {
         for (a, b, n) in [
             ("", "", 0),
@@ -246,8 +371,10 @@ mod tests {
         for i in 0..1000 {
             page.push(&format!("train/embedding/img_{i:09}.jpg"));
         }
-        // 33 bytes a key as plain text; the shared stem is stored once.
-        assert!(page.buf.len() < 8 * 1000, "{} bytes", page.buf.len());
+        // 33 bytes a key as plain text; the shared stem is stored once. Each key's object
+        // data takes 9 more bytes here (a size of 0 in one byte, the term in 8).
+        let keys_alone = page.buf.len() - 9 * 1000;
+        assert!(keys_alone < 8 * 1000, "{} bytes", page.buf.len());
         assert_eq!(page.to_vec()[999], "train/embedding/img_000000999.jpg");
     }
 }

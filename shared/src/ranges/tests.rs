@@ -40,7 +40,7 @@ impl Lister for Memory {
         let mut i = from;
         while i < self.keys.len() && keys.len() < self.page_size {
             if self.keys[i].starts_with(prefix) {
-                keys.push(&self.keys[i]);
+                keys.push_object(&self.keys[i], &meta_of(&self.keys[i]));
             }
             i += 1;
         }
@@ -50,6 +50,33 @@ impl Lister for Memory {
             next: more.then(|| i.to_string()),
         })
     }
+}
+
+/// What the listing says about each key's object: a size, newness and fingerprint term of its
+/// own, so that a sum that skipped or doubled any object, or mixed two up, would differ.
+fn meta_of(key: &str) -> Meta {
+    let h = crate::fingerprint::hash(key.as_bytes(), 7);
+    let size = h % 100_000;
+    Meta {
+        size,
+        new: h & (1 << 40) != 0,
+        term: crate::fingerprint::term(key, "\"etag\"", size),
+    }
+}
+
+/// The sums a count must come to: over every object under `prefix`, in any order.
+fn expected_sums(keys: &[String], prefix: &str) -> Sums {
+    let mut unique = keys.to_vec();
+    unique.sort();
+    unique.dedup();
+    let mut sums = Sums::default();
+    for k in unique
+        .iter()
+        .filter(|k| k.starts_with(prefix) && !k.ends_with('/'))
+    {
+        sums.add(&meta_of(k));
+    }
+    sums
 }
 
 type Seen = Arc<Mutex<BTreeMap<String, u32>>>;
@@ -129,11 +156,23 @@ fn check(keys: &[String], prefix: &str, page_size: usize, workers: usize) -> Vec
         seen, want,
         "each object exactly once (ranges split at {bounds:?})"
     );
-    assert_eq!(tally.objects, want.len() as u64);
+    assert_eq!(tally.sums.objects, want.len() as u64);
     assert_eq!(tally.ranges, bounds.len() as u64 + 1);
+    // The bytes, the new objects and their bytes, and the fingerprint come out the same however
+    // the ranges split and in whatever order they finish.
+    let sums = expected_sums(keys, prefix);
+    assert_eq!(tally.sums, sums, "watched (ranges split at {bounds:?})");
     let zero = std::time::Duration::ZERO;
-    let (unwatched, _, _) = run_with(keys, prefix, page_size, workers, zero, false);
-    assert_eq!(unwatched.objects, want.len() as u64, "counted unwatched");
+    let (unwatched, unwatched_bounds, _) = run_with(keys, prefix, page_size, workers, zero, false);
+    assert_eq!(
+        unwatched.sums.objects,
+        want.len() as u64,
+        "counted unwatched"
+    );
+    assert_eq!(
+        unwatched.sums, sums,
+        "unwatched (ranges split at {unwatched_bounds:?})"
+    );
     bounds
 }
 
@@ -229,7 +268,7 @@ fn structureless_key_spaces_spread_over_workers() {
             std::time::Duration::from_millis(30),
             true,
         );
-        assert_eq!(tally.objects, 5000);
+        assert_eq!(tally.sums.objects, 5000);
         assert!(
             bounds.len() + 1 >= 10,
             "only {} ranges for {:?}",
@@ -338,7 +377,7 @@ fn splitting_costs_about_one_request_per_range_in_every_layout() {
             ))
             .unwrap();
         let took = rt.block_on(async { started.elapsed() });
-        assert_eq!(tally.objects, n, "{name}");
+        assert_eq!(tally.sums.objects, n, "{name}");
         eprintln!(
             "{name}: {} requests for {pages} pages, {} ranges, {:.2} s",
             tally.list_requests,
@@ -367,7 +406,7 @@ fn a_key_equal_to_the_prefix_does_not_stop_the_spread() {
     keys.extend(["train/a/", "train/a/1", "train/a/:"].map(str::to_owned));
     let (tally, bounds, seen) = run(&keys, "train/a/", 1000, 8);
     let objects = keys.iter().filter(|k| !k.ends_with('/')).count() as u64;
-    assert_eq!(tally.objects, objects, "{bounds:?}");
+    assert_eq!(tally.sums.objects, objects, "{bounds:?}");
     assert!(seen.lock().unwrap().values().all(|&n| n == 1));
     assert!(tally.ranges >= 3, "{tally:?} {bounds:?}");
 }

@@ -4,7 +4,7 @@
 use super::escape;
 use super::interaction::button_value;
 use crate::Timestamp;
-use crate::domain::{ApprovalRequest, Choice, Count, Decision, QualitySignal};
+use crate::domain::{ApprovalRequest, Choice, Count, Decision, QualitySignal, bytes_text};
 use serde_json::{Value, json};
 
 /// The `block_id` of the Train!/Nope! actions block.
@@ -27,38 +27,141 @@ fn objects(n: u64) -> &'static str {
     if n == 1 { "object" } else { "objects" }
 }
 
-/// "190 new objects in embedding, 10 in faiss"
+/// The most a message's leading sentence may take of a section's 3,000 characters (the rest is
+/// its question).
+const HEADLINE_LIMIT: usize = 2_500;
+
+/// "190 new objects in embedding, 10 in faiss", and "(300 removed)" after a dataset that lost
+/// objects. Past [`HEADLINE_LIMIT`] (dozens of datasets), the rest are "and N more datasets".
 pub fn new_objects_phrase(counts: &[Count]) -> String {
-    let mut parts = counts.iter().enumerate().map(|(i, c)| {
+    let mut out = String::new();
+    for (i, c) in counts.iter().enumerate() {
         let n = c.new_objects();
-        if i == 0 {
+        let mut part = if i == 0 {
             format!("{n} new {} in {}", objects(n), escape(&c.name))
         } else {
-            format!("{n} in {}", escape(&c.name))
+            format!(", {n} in {}", escape(&c.name))
+        };
+        let removed = c.removed();
+        if removed > 0 {
+            part += &format!(" ({removed} removed)");
         }
-    });
-    let first = parts
-        .next()
-        .unwrap_or_else(|| "No datasets configured".to_owned());
-    parts.fold(first, |acc, p| acc + ", " + &p)
+        if i > 0 && out.chars().count() + part.chars().count() > HEADLINE_LIMIT {
+            let more = counts.len() - i;
+            out += &format!(
+                " and {more} more {}",
+                if more == 1 { "dataset" } else { "datasets" }
+            );
+            return out;
+        }
+        out += &part;
+    }
+    if out.is_empty() {
+        out.push_str("No datasets configured");
+    }
+    out
 }
 
-/// One line a dataset: its prefix and the numbers behind the phrase.
-fn counts_block(counts: &[Count]) -> Value {
-    let lines: Vec<String> = counts
-        .iter()
-        .map(|c| {
-            format!(
-                "*{}* `{}`: {} seen, {} trained, threshold {}",
-                escape(&c.name),
-                escape(&c.prefix),
-                c.seeked,
-                c.trained,
-                c.threshold
-            )
+/// A date as Slack shows it in each reader's zone ("24 Nov"), falling back to the UTC date.
+pub fn short_date(at: Timestamp) -> String {
+    let fallback = jiff::Timestamp::from_second(at.secs())
+        .map(|t| t.strftime("%-d %b %Y").to_string())
+        .unwrap_or_else(|_| at.rfc3339());
+    format!("<!date^{}^{{date_short}}|{fallback}>", at.secs())
+}
+
+/// What one dataset's count says: what changed since the baseline, and what is there now.
+/// "*embedding* `train/embedding/`: 300 new or rewritten (1.2 GB), 300 removed since the
+/// training of 24 Nov; 500 objects, 2.0 GB now · threshold 100 objects". A snapshot from before
+/// change detection keeps its old line ("1190 seen, 1000 trained, threshold 100").
+pub fn count_line(c: &Count) -> String {
+    let head = format!("*{}* `{}`", escape(&c.name), escape(&c.prefix));
+    if c.counted_at.is_none() {
+        let threshold = match c.threshold.objects() {
+            Some(n) => n.to_string(),
+            None => c.threshold.text(),
+        };
+        return format!(
+            "{head}: {} seen, {} trained, threshold {threshold}",
+            c.seeked, c.trained
+        );
+    }
+    let (new, removed) = (c.new_objects(), c.removed());
+    let changed = if c.by_count() {
+        format!(
+            "{new} more and {removed} fewer than the {} trained (by count: that training \
+             predates change detection)",
+            c.trained
+        )
+    } else if let Some(since) = c.baseline_at {
+        let mut what = if new == 0 && removed == 0 {
+            "nothing new".to_owned()
+        } else {
+            let mut w = format!("{new} new or rewritten ({})", bytes_text(c.new_bytes));
+            if removed > 0 {
+                w += &format!(", {removed} removed");
+            }
+            w
+        };
+        what += &format!(" since the training of {}", short_date(since));
+        if c.old_dated_change() {
+            what += "; the content changed with old dates (a copy or a restore?)";
+        }
+        what
+    } else {
+        format!(
+            "{new} new ({}), nothing trained yet",
+            bytes_text(c.new_bytes)
+        )
+    };
+    format!(
+        "{head}: {changed}; {} {}, {} now · threshold {}",
+        c.seeked,
+        objects(c.seeked),
+        bytes_text(c.bytes),
+        c.threshold.text()
+    )
+}
+
+/// Slack's limit on a context block's elements.
+const CONTEXT_ELEMENTS: usize = 10;
+
+/// One line a dataset, in as many context blocks as Slack's limits need (each element at most
+/// [`SECTION_LIMIT`] characters, ten elements a block).
+fn counts_blocks(counts: &[Count]) -> Vec<Value> {
+    let mut elements: Vec<String> = Vec::new();
+    for line in counts.iter().map(count_line) {
+        for piece in split_text(&line, SECTION_LIMIT) {
+            match elements.last_mut() {
+                Some(last) if last.chars().count() + 1 + piece.chars().count() <= SECTION_LIMIT => {
+                    last.push('\n');
+                    last.push_str(&piece);
+                }
+                _ => elements.push(piece),
+            }
+        }
+    }
+    elements
+        .chunks(CONTEXT_ELEMENTS)
+        .map(|chunk| {
+            let els: Vec<Value> = chunk
+                .iter()
+                .map(|t| json!({"type": "mrkdwn", "text": t}))
+                .collect();
+            json!({"type": "context", "elements": els})
         })
-        .collect();
-    json!({"type": "context", "elements": [{"type": "mrkdwn", "text": lines.join("\n")}]})
+        .collect()
+}
+
+/// A line when this count compared some dataset by count (its baseline predates change
+/// detection): said once, in the message.
+fn by_count_block(counts: &[Count]) -> Option<Value> {
+    counts.iter().any(Count::by_count).then(|| {
+        json!({"type": "context", "elements": [{"type": "mrkdwn", "text":
+            "Compared by count this once: the last training predates change detection. From \
+             the next approval on, new, rewritten and removed objects and their bytes are \
+             measured."}]})
+    })
 }
 
 /// What the message (and seek's log) says about a dataset whose prefix listed no objects at
@@ -68,8 +171,9 @@ pub fn empty_prefix_warning(prefix: &str) -> String {
     format!("`{prefix}` is empty: a typo?")
 }
 
-/// One warning line per dataset whose prefix listed no objects, if any.
-fn empty_block(counts: &[Count]) -> Option<Value> {
+/// One warning line per dataset whose prefix listed no objects, in as many sections as they
+/// need.
+fn empty_block(counts: &[Count]) -> Vec<Value> {
     let lines: Vec<String> = counts
         .iter()
         .filter(|c| c.seeked == 0)
@@ -81,7 +185,22 @@ fn empty_block(counts: &[Count]) -> Option<Value> {
             )
         })
         .collect();
-    (!lines.is_empty()).then(|| section(&lines.join("\n")))
+    if lines.is_empty() {
+        return Vec::new();
+    }
+    split_text(&lines.join("\n"), SECTION_LIMIT)
+        .iter()
+        .map(|t| section(t))
+        .collect()
+}
+
+/// The blocks every message about a set of counts carries: a line a dataset, the by-count note,
+/// the empty-prefix warnings.
+fn counts_detail(counts: &[Count]) -> Vec<Value> {
+    let mut blocks = counts_blocks(counts);
+    blocks.extend(by_count_block(counts));
+    blocks.extend(empty_block(counts));
+    blocks
 }
 
 /// Slack renders this in each reader's own time zone; the fallback is UTC.
@@ -134,13 +253,12 @@ pub fn ask_request(request: &ApprovalRequest) -> Value {
         grounds(request.signal.as_ref(), counts)
     );
     let request_id = request.id.as_str();
-    let counts_block = if counts.is_empty() {
-        json!({"type": "context", "elements": [{"type": "mrkdwn", "text": "No dataset counted yet."}]})
+    let mut blocks = vec![section(&text)];
+    if counts.is_empty() {
+        blocks.push(json!({"type": "context", "elements": [{"type": "mrkdwn", "text": "No dataset counted yet."}]}));
     } else {
-        counts_block(counts)
-    };
-    let mut blocks = vec![section(&text), counts_block];
-    blocks.extend(empty_block(counts));
+        blocks.extend(counts_detail(counts));
+    }
     blocks.push(json!(
             {
                 "type": "actions",
@@ -186,8 +304,8 @@ pub fn ask(request_id: &str, counts: &[Count]) -> Value {
 /// seek's notice when nothing crossed its threshold: no buttons.
 pub fn no_need(counts: &[Count]) -> Value {
     let text = format!("No need to train: {}.", new_objects_phrase(counts));
-    let mut blocks = vec![section(&text), counts_block(counts)];
-    blocks.extend(empty_block(counts));
+    let mut blocks = vec![section(&text)];
+    blocks.extend(counts_detail(counts));
     json!({"text": text, "blocks": blocks})
 }
 
@@ -209,8 +327,8 @@ fn decided_on(signal: Option<&QualitySignal>, snapshot: &[Count], decision: &Dec
         escape(&decision.by.id),
         slack_date(decision.at)
     );
-    let mut blocks = vec![section(&question), counts_block(snapshot)];
-    blocks.extend(empty_block(snapshot));
+    let mut blocks = vec![section(&question)];
+    blocks.extend(counts_detail(snapshot));
     blocks.push(section(&outcome));
     json!({
         "replace_original": true,

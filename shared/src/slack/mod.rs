@@ -1,6 +1,7 @@
 //! Slack's wire format: request signatures, interaction payloads, Block Kit messages, and the
 //! HTTP client that posts them (incoming webhook and `response_url`).
 
+pub mod blocks;
 pub mod client;
 pub mod interaction;
 pub mod launch;

@@ -11,7 +11,7 @@
 
 use super::{
     DatasetState, DynamoStore, Item, KEY, LAST_DECISION, LATEST, Mine, Reader, StoreError, build,
-    dataset_key, key, n, request_key, s,
+    key, n, request_key, s,
 };
 use crate::Timestamp;
 use crate::domain::{ApprovalRequest, Choice, Decision};
@@ -213,39 +213,13 @@ impl DecisionStore for DynamoStore {
         ];
         if decision.choice == Choice::Train {
             for c in &request.snapshot {
-                let current = trained_now.get(&c.name);
-                // A trained count never goes backwards.
-                if current.is_some_and(|d| d.trained >= c.seeked) {
-                    continue;
-                }
-                let mut upd = Update::builder()
-                    .table_name(&self.table)
-                    .set_key(Some(key(dataset_key(&c.name))))
-                    .update_expression(
-                        "SET #kind = :kind, #name = :name, #prefix = if_not_exists(#prefix, :prefix), \
-                         #trained = :trained, #trained_at = :now",
-                    )
-                    .expression_attribute_names("#kind", "kind")
-                    .expression_attribute_names("#name", "name")
-                    .expression_attribute_names("#prefix", "prefix")
-                    .expression_attribute_names("#trained", "trained")
-                    .expression_attribute_names("#trained_at", "trained_at")
-                    .expression_attribute_values(":kind", s("dataset"))
-                    .expression_attribute_values(":name", s(c.name.clone()))
-                    .expression_attribute_values(":prefix", s(c.prefix.clone()))
-                    .expression_attribute_values(":trained", n(c.seeked))
-                    .expression_attribute_values(":now", n(decision.at.secs()));
-                upd = match current {
-                    Some(d) => upd
-                        .condition_expression("#trained = :was")
-                        .expression_attribute_values(":was", n(d.trained)),
-                    None => upd.condition_expression("attribute_not_exists(#trained)"),
-                };
-                items.push(
-                    TransactWriteItem::builder()
-                        .update(build(upd.build())?)
-                        .build(),
-                );
+                let current = trained_now.get(&c.name).map(|d| &d.baseline);
+                items.extend(super::dataset::baseline_update(
+                    &self.table,
+                    c,
+                    decision.at,
+                    current,
+                )?);
             }
         }
         let mut audit = key(format!("audit#{}", request.id));
@@ -288,8 +262,10 @@ impl DecisionStore for DynamoStore {
             attr: DECIDED_BY_CLICK,
             writer: click,
         };
-        let mut trained: Vec<(&String, u64)> =
-            trained_now.iter().map(|(k, d)| (k, d.trained)).collect();
+        let mut trained: Vec<(&String, u64, Option<Timestamp>)> = trained_now
+            .iter()
+            .map(|(k, d)| (k, d.trained, d.baseline.snapshot_at))
+            .collect();
         trained.sort();
         let seed = format!("decide {click} {decision_json} {trained:?}");
         self.transact("record decision (TransactWriteItems)", items, mine, &seed)

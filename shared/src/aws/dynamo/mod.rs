@@ -2,7 +2,7 @@
 //!
 //! | `pk`                    | what it holds                                                    |
 //! |-------------------------|------------------------------------------------------------------|
-//! | `dataset#<name>`        | seeked and trained counts, with their times                      |
+//! | `dataset#<name>`        | the latest count and the trained baseline (see [`dataset`])      |
 //! | `request#<id>`          | an approval request: snapshot, status, decision                  |
 //! | `latest_request`        | the id of the newest request (older pending ones are superseded) |
 //! | `window#<key>`          | one schedule window: its rendered message and whether it posted  |
@@ -20,6 +20,7 @@
 //! condition recognises the write as its own and reports success (see [`Mine`]).
 
 mod ask;
+mod dataset;
 mod decision;
 mod heartbeat;
 mod history;
@@ -30,6 +31,8 @@ mod status;
 mod window;
 
 pub use ask::AskStore;
+pub use dataset::DatasetState;
+use dataset::dataset_from;
 pub use decision::{DecisionStore, NOTICE_DUTY_SECS};
 pub use heartbeat::{HeartbeatStore, LastSeek};
 pub use history::{HISTORY_KEEP, HistoryEntry};
@@ -39,7 +42,6 @@ pub use manual_seek::{ManualSeek, ManualSeekStore};
 pub use status::{RunRecord, Status, StatusStore};
 pub use window::{Preparation, Prepared, SeekStore, Window, WindowState};
 
-use crate::Timestamp;
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
 use std::collections::HashMap;
 use std::time::Duration;
@@ -67,32 +69,6 @@ pub(super) fn dynamo_err<E: std::error::Error>(op: &'static str) -> impl FnOnce(
     move |e| StoreError::Dynamo {
         op,
         reason: super::describe(&e),
-    }
-}
-
-/// A dataset's stored counts.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct DatasetState {
-    pub name: String,
-    pub prefix: String,
-    pub seeked: u64,
-    pub seeked_at: Option<Timestamp>,
-    pub trained: u64,
-    pub trained_at: Option<Timestamp>,
-    /// The threshold seek applied when it last counted (absent on items older than that).
-    pub threshold: Option<u64>,
-}
-
-impl DatasetState {
-    /// As a request's snapshot entry: what was last seen and last trained on.
-    pub fn count(&self) -> crate::domain::Count {
-        crate::domain::Count {
-            name: self.name.clone(),
-            prefix: self.prefix.clone(),
-            seeked: self.seeked,
-            trained: self.trained,
-            threshold: self.threshold.unwrap_or(0),
-        }
     }
 }
 
@@ -171,19 +147,6 @@ impl<'a> Reader<'a> {
     fn json<T: serde::de::DeserializeOwned>(&self, name: &str) -> Result<T, StoreError> {
         serde_json::from_str(self.str(name)?).map_err(|_| self.corrupt(name))
     }
-}
-
-pub(super) fn dataset_from(item: &Item) -> Result<DatasetState, StoreError> {
-    let r = Reader { item };
-    Ok(DatasetState {
-        name: r.str("name")?.to_owned(),
-        prefix: r.opt_s("prefix").unwrap_or_default().to_owned(),
-        seeked: r.opt_n("seeked")?.unwrap_or(0),
-        seeked_at: r.opt_n("seeked_at")?.map(Timestamp::from_secs),
-        trained: r.opt_n("trained")?.unwrap_or(0),
-        trained_at: r.opt_n("trained_at")?.map(Timestamp::from_secs),
-        threshold: r.opt_n("threshold")?,
-    })
 }
 
 pub(super) fn build<T, E: std::error::Error>(r: Result<T, E>) -> Result<T, StoreError> {

@@ -4,11 +4,11 @@
 use super::decision::request_item;
 use super::{
     DatasetState, DynamoStore, Item, KEY, LATEST, Reader, StoreError, TTL_ATTRIBUTE,
-    WINDOW_TTL_SECS, build, dataset_key, key, n, s, window_key,
+    WINDOW_TTL_SECS, build, key, n, s, window_key,
 };
 use super::{Mine, Update as Change};
 use crate::Timestamp;
-use crate::domain::{ApprovalRequest, Count, Verdict};
+use crate::domain::{ApprovalRequest, Baseline, Count, Verdict};
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
 use serde_json::Value;
 use std::collections::HashMap;
@@ -43,10 +43,11 @@ pub struct Preparation {
     /// delivery, however late), else when it was prepared. The status history orders by it.
     pub at: Timestamp,
     pub now: Timestamp,
-    /// The counts just seen; `trained` is what was read, and is checked again on write.
+    /// The counts just seen, each measured against its dataset's baseline as read.
     pub counts: Vec<Count>,
-    /// Which of those datasets already had an item when read.
-    pub existed: Vec<bool>,
+    /// Those baselines (`None`: the dataset had no item), checked again on write: a count is
+    /// never stored over a baseline that moved meanwhile (a decision).
+    pub read: Vec<Option<Baseline>>,
     pub verdict: Verdict,
     pub message: Value,
     /// The new request (when asking) and the newest one it supersedes.
@@ -179,45 +180,13 @@ impl SeekStore for DynamoStore {
                 )?)
                 .build(),
         );
-        for (c, existed) in p.counts.iter().zip(&p.existed) {
-            let condition = if *existed {
-                "#trained = :read_trained"
-            } else {
-                "attribute_not_exists(#pk)"
-            };
-            let mut upd = Update::builder()
-                .table_name(&self.table)
-                .set_key(Some(key(dataset_key(&c.name))))
-                .update_expression(
-                    "SET #kind = :kind, #name = :name, #prefix = :prefix, #seeked = :seeked, \
-                     #seeked_at = :now, #threshold = :threshold, \
-                     #trained = if_not_exists(#trained, :zero)",
-                )
-                .condition_expression(condition)
-                .expression_attribute_names("#kind", "kind")
-                .expression_attribute_names("#name", "name")
-                .expression_attribute_names("#prefix", "prefix")
-                .expression_attribute_names("#seeked", "seeked")
-                .expression_attribute_names("#seeked_at", "seeked_at")
-                .expression_attribute_names("#threshold", "threshold")
-                .expression_attribute_values(":threshold", n(c.threshold))
-                .expression_attribute_names("#trained", "trained")
-                .expression_attribute_values(":kind", s("dataset"))
-                .expression_attribute_values(":name", s(c.name.clone()))
-                .expression_attribute_values(":prefix", s(c.prefix.clone()))
-                .expression_attribute_values(":seeked", n(c.seeked))
-                .expression_attribute_values(":now", n(p.now.secs()))
-                .expression_attribute_values(":zero", n(0));
-            if *existed {
-                upd = upd.expression_attribute_values(":read_trained", n(c.trained));
-            } else {
-                upd = upd.expression_attribute_names("#pk", KEY);
-            }
-            items.push(
-                TransactWriteItem::builder()
-                    .update(build(upd.build())?)
-                    .build(),
-            );
+        for (c, read) in p.counts.iter().zip(&p.read) {
+            items.push(super::dataset::count_update(
+                &self.table,
+                c,
+                p.now,
+                read.as_ref(),
+            )?);
         }
         // One history entry per dataset; the window's own condition makes it once per window.
         for c in &p.counts {

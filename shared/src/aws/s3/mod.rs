@@ -1,7 +1,7 @@
 //! Counting the objects under a prefix: ListObjectsV2 over concurrent key ranges
 //! ([`crate::ranges`]), one page (at most 1,000 keys) per range in memory at a time.
 
-mod page;
+pub mod page;
 mod wire;
 
 use crate::ranges::{self, ListError, Lister, Page, Plan, Progress};
@@ -35,11 +35,14 @@ pub struct SoFar {
 
 /// The capability seek needs from S3.
 pub trait ObjectCounter: Send + Sync {
-    /// Counts the objects under `prefix`, not counting folder markers (keys ending in `/`).
+    /// Counts the objects under `prefix`, not counting folder markers (keys ending in `/`):
+    /// how many, their bytes and fingerprint, and those last modified at or after `since`
+    /// (whole seconds; `None`: all of them) with their bytes.
     fn count(
         &self,
         bucket: &str,
         prefix: &str,
+        since: Option<crate::Timestamp>,
     ) -> impl Future<Output = Result<Tally, CountError>> + Send;
 
     /// What all counts so far have seen, for a deadline message.
@@ -99,6 +102,8 @@ impl S3Counter {
 struct SdkLister {
     client: aws_sdk_s3::Client,
     bucket: String,
+    /// What makes an object new: see [`page::PageKeys`].
+    since: Option<i64>,
 }
 
 impl Lister for SdkLister {
@@ -108,7 +113,10 @@ impl Lister for SdkLister {
         start_after: Option<&str>,
         token: Option<&str>,
     ) -> Result<Page, ListError> {
-        let slot = page::KeySlot::default();
+        let slot = page::KeySlot::new(page::Slot {
+            since: self.since,
+            keys: Default::default(),
+        });
         let send = self
             .client
             .list_objects_v2()
@@ -130,7 +138,7 @@ impl Lister for SdkLister {
             (Some(true), token) => token,
             _ => None,
         };
-        let taken = slot.lock().ok().and_then(|mut s| s.take());
+        let taken = slot.keys.lock().ok().and_then(|mut s| s.take());
         let keys = match taken {
             Some(Ok(keys)) => keys,
             Some(Err(e)) => return Err(ListError(format!("reading a page: {e}"))),
@@ -141,7 +149,12 @@ impl Lister for SdkLister {
 }
 
 impl ObjectCounter for S3Counter {
-    async fn count(&self, bucket: &str, prefix: &str) -> Result<Tally, CountError> {
+    async fn count(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        since: Option<crate::Timestamp>,
+    ) -> Result<Tally, CountError> {
         let split = !is_directory_bucket(bucket);
         if !split {
             tracing::info!(
@@ -153,6 +166,7 @@ impl ObjectCounter for S3Counter {
         let lister = Arc::new(SdkLister {
             client: self.client.clone(),
             bucket: bucket.to_owned(),
+            since: since.map(crate::Timestamp::secs),
         });
         let mine = Arc::new(Progress::default());
         let plan = Plan {

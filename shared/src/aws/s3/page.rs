@@ -1,11 +1,15 @@
 //! A lean ListObjectsV2 page reader. The SDK still signs, resolves the endpoint and retries;
 //! this interceptor only takes each successful page's body before the SDK deserialises it,
-//! reads the `<Key>` of every `<Contents>` itself and hands the SDK the page without its
-//! `<Contents>`, so the SDK parses only the few fields around them (IsTruncated,
-//! NextContinuationToken). Deserialising 1,000 full `Object`s (key, date, ETag, size, storage
-//! class) was most of seek's CPU per page: see README, Measured.
+//! reads every `<Contents>` itself (its `Key`, `LastModified`, `ETag` and `Size`, nothing
+//! else) and hands the SDK the page without its `<Contents>`, so the SDK parses only the few
+//! fields around them (IsTruncated, NextContinuationToken). Deserialising 1,000 full `Object`s
+//! (key, date, ETag, size, storage class, each into its own allocations) was most of seek's
+//! CPU per page: see docs/measured.md.
+//!
+//! Each object becomes a key and its [`Meta`] (size, new since the baseline, fingerprint term):
+//! a page holds no ETag or date, only what counting sums.
 
-use crate::ranges::Keys;
+use crate::ranges::{Keys, Meta};
 use aws_sdk_s3::config::interceptors::BeforeDeserializationInterceptorContextMut;
 use aws_sdk_s3::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_s3::error::BoxError;
@@ -17,8 +21,15 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
-/// Where one request's keys land (the last successful attempt's).
-pub type KeySlot = Arc<Mutex<Option<Result<Keys, String>>>>;
+/// Where one request's keys land (the last successful attempt's), and what decides whether an
+/// object is new: the baseline's count start, in seconds (`None`: every object is new).
+#[derive(Debug, Default)]
+pub struct Slot {
+    pub since: Option<i64>,
+    pub keys: Mutex<Option<Result<Keys, String>>>,
+}
+
+pub type KeySlot = Arc<Slot>;
 
 tokio::task_local! {
     /// The slot of the request being sent in this task: set with `SLOT.scope(slot, send)`.
@@ -50,9 +61,13 @@ impl Intercept for KeyTap {
             return Ok(());
         };
         let inner = std::mem::replace(response.body_mut(), SdkBody::taken());
+        let sink = PageKeys {
+            since: slot.since,
+            keys: Keys::default(),
+        };
         *response.body_mut() = SdkBody::from_body_1_x(Condense {
             inner,
-            split: Splitter::default(),
+            split: Splitter::new(sink),
             slot,
             done: false,
         });
@@ -65,7 +80,7 @@ impl Intercept for KeyTap {
 /// 300 bytes an object) is never held, so memory per request in flight is its keys only.
 struct Condense {
     inner: SdkBody,
-    split: Splitter,
+    split: Splitter<PageKeys>,
     slot: KeySlot,
     done: bool,
 }
@@ -93,9 +108,11 @@ impl Body for Condense {
                 }
                 Poll::Ready(None) => {
                     this.done = true;
-                    let (rest, keys) = std::mem::take(&mut this.split).finish();
-                    if let Ok(mut slot) = this.slot.lock() {
-                        *slot = Some(keys);
+                    let split =
+                        std::mem::replace(&mut this.split, Splitter::new(PageKeys::default()));
+                    let (rest, sink) = split.finish();
+                    if let Ok(mut keys) = this.slot.keys.lock() {
+                        *keys = Some(sink.map(|s| s.keys));
                     }
                     return Poll::Ready(Some(Ok(Frame::data(Bytes::from(rest)))));
                 }
@@ -107,17 +124,84 @@ impl Body for Condense {
 const OPEN: &[u8] = b"<Contents>";
 const CLOSE: &[u8] = b"</Contents>";
 
-/// Takes the `<Contents>` out of a page fed in pieces of any size, keeping their keys.
+/// One `<Contents>`, as the reader takes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Object<'a> {
+    pub key: Cow<'a, str>,
+    /// `Size`, in bytes.
+    pub size: u64,
+    /// `LastModified`, in whole seconds since the epoch (S3 lists it to the second).
+    pub modified: i64,
+    /// `ETag` as listed (quotes included), or empty when the page has none.
+    pub etag: Cow<'a, str>,
+}
+
+/// What becomes of each object a page holds.
+pub trait Sink {
+    fn object(&mut self, object: &Object<'_>);
+}
+
+/// seek's sink: each object's key and [`Meta`]. An object is new when it was last modified at
+/// or after `since` (S3's dates are whole seconds, so an object written in the second a count
+/// began is new to the next count, never missed).
 #[derive(Debug, Default)]
-pub struct Splitter {
+pub struct PageKeys {
+    pub since: Option<i64>,
+    pub keys: Keys,
+}
+
+impl Sink for PageKeys {
+    fn object(&mut self, o: &Object<'_>) {
+        let meta = Meta {
+            size: o.size,
+            new: self.since.is_none_or(|since| o.modified >= since),
+            term: crate::fingerprint::term(&o.key, &o.etag, o.size),
+        };
+        self.keys.push_object(&o.key, &meta);
+    }
+}
+
+/// An object in full, owned: what the tests and the fuzz targets compare.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    pub key: String,
+    pub size: u64,
+    pub modified: i64,
+    pub etag: String,
+}
+
+/// Every object in full.
+impl Sink for Vec<Listed> {
+    fn object(&mut self, o: &Object<'_>) {
+        self.push(Listed {
+            key: o.key.to_string(),
+            size: o.size,
+            modified: o.modified,
+            etag: o.etag.to_string(),
+        });
+    }
+}
+
+/// Takes the `<Contents>` out of a page fed in pieces of any size, handing each to its sink.
+#[derive(Debug)]
+pub struct Splitter<S> {
     /// Bytes not yet placed: an unfinished `<Contents>`, or a tail that may start one.
     carry: Vec<u8>,
     rest: Vec<u8>,
-    keys: Keys,
+    sink: S,
     failed: Option<String>,
 }
 
-impl Splitter {
+impl<S: Sink> Splitter<S> {
+    pub fn new(sink: S) -> Self {
+        Self {
+            carry: Vec::new(),
+            rest: Vec::new(),
+            sink,
+            failed: None,
+        }
+    }
+
     /// Takes in the next piece of the page. Only an unfinished `<Contents>` (or a tail that may
     /// start one) is copied and kept between pieces; the rest is read where it lies. Copying
     /// every piece into `carry` first kept a buffer the size of hyper's largest read per
@@ -156,20 +240,19 @@ impl Splitter {
             let Some(end) = memchr::memmem::find(&buf[start..], CLOSE).map(|i| start + i) else {
                 return start;
             };
-            match element(&buf[start..end], b"<Key>", b"</Key>").map(unescape) {
-                Some(Ok(k)) => self.keys.push(&k),
-                Some(Err(e)) => self.failed = Some(e),
-                None => self.failed = Some("a <Contents> has no <Key>".into()),
-            }
-            if self.failed.is_some() {
-                return buf.len();
+            match object(&buf[start + OPEN.len()..end]) {
+                Ok(o) => self.sink.object(&o),
+                Err(e) => {
+                    self.failed = Some(e);
+                    return buf.len();
+                }
             }
             at = end + CLOSE.len();
         }
     }
 
-    /// The page without its `<Contents>`, and their keys in order.
-    pub fn finish(mut self) -> (Vec<u8>, Result<Keys, String>) {
+    /// The page without its `<Contents>`, and the sink that took them, in order.
+    pub fn finish(mut self) -> (Vec<u8>, Result<S, String>) {
         if let Some(e) = self.failed {
             return (self.rest, Err(e));
         }
@@ -177,27 +260,94 @@ impl Splitter {
             return (self.rest, Err("a <Contents> is not closed".into()));
         }
         self.rest.append(&mut self.carry);
-        (self.rest, Ok(self.keys))
+        (self.rest, Ok(self.sink))
     }
 }
 
-/// The page without its `<Contents>` elements, and the keys they held, unescaped.
-#[cfg(test)]
-pub fn split_contents(xml: &[u8]) -> (Vec<u8>, Result<Keys, String>) {
-    let mut s = Splitter::default();
+/// The page without its `<Contents>` elements, and every object they held.
+pub fn split_contents(xml: &[u8]) -> (Vec<u8>, Result<Vec<Listed>, String>) {
+    let mut s = Splitter::new(Vec::new());
     s.feed(xml);
     s.finish()
 }
 
-fn element<'a>(xml: &'a [u8], open: &[u8], close: &[u8]) -> Option<&'a [u8]> {
-    let start = memchr::memmem::find(xml, open)? + open.len();
-    let len = memchr::memmem::find(&xml[start..], close)?;
-    Some(&xml[start..start + len])
+/// Reads one `<Contents>` (what lies between its tags): the text of its `Key`,
+/// `LastModified`, `ETag` and `Size` children, wherever they stand; other children
+/// (`StorageClass`, `Owner`, checksums) are passed over. `Key`, `LastModified` and `Size` are
+/// required.
+fn object(xml: &[u8]) -> Result<Object<'_>, String> {
+    let (mut key, mut modified, mut etag, mut size) = (None, None, None, None);
+    let mut at = 0;
+    while let Some(lt) = memchr::memchr(b'<', &xml[at..]) {
+        let name_at = at + lt + 1;
+        let gt = memchr::memchr(b'>', &xml[name_at..])
+            .map(|i| name_at + i)
+            .ok_or("a tag in a <Contents> is not closed")?;
+        let name = &xml[name_at..gt];
+        at = gt + 1;
+        let field = match name {
+            b"Key" => &mut key,
+            b"LastModified" => &mut modified,
+            b"ETag" => &mut etag,
+            b"Size" => &mut size,
+            _ => continue,
+        };
+        // Text runs to the next tag (a `<` in text is always escaped), which must close it.
+        let end = memchr::memchr(b'<', &xml[at..]).map_or(xml.len(), |i| at + i);
+        let after = &xml[end..];
+        let closes = after.len() > name.len() + 2
+            && after.starts_with(b"</")
+            && &after[2..2 + name.len()] == name
+            && after[2 + name.len()] == b'>';
+        if !closes {
+            return Err(format!(
+                "<{}> in a <Contents> holds more than text",
+                String::from_utf8_lossy(name)
+            ));
+        }
+        if field.is_none() {
+            *field = Some(&xml[at..end]);
+        }
+        at = end + name.len() + 3;
+    }
+    let key = unescape(key.ok_or("a <Contents> has no <Key>")?)?;
+    let modified = modified.ok_or("a <Contents> has no <LastModified>")?;
+    let modified = std::str::from_utf8(modified)
+        .ok()
+        .and_then(|t| crate::time::epoch_secs(t.trim()))
+        .ok_or_else(|| {
+            format!(
+                "LastModified {:?} is not an RFC 3339 date-time",
+                String::from_utf8_lossy(modified)
+            )
+        })?;
+    let size = size.ok_or("a <Contents> has no <Size>")?;
+    let size = std::str::from_utf8(size)
+        .ok()
+        .map(str::trim)
+        .filter(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|t| t.parse::<u64>().ok())
+        .ok_or_else(|| {
+            format!(
+                "Size {:?} is not a whole number",
+                String::from_utf8_lossy(size)
+            )
+        })?;
+    let etag = match etag {
+        Some(e) => unescape(e)?,
+        None => Cow::Borrowed(""),
+    };
+    Ok(Object {
+        key,
+        size,
+        modified,
+        etag,
+    })
 }
 
 /// XML text to a string: the five named entities and numeric character references.
 fn unescape(raw: &[u8]) -> Result<Cow<'_, str>, String> {
-    let text = std::str::from_utf8(raw).map_err(|_| "a key is not UTF-8".to_string())?;
+    let text = std::str::from_utf8(raw).map_err(|_| "a key or ETag is not UTF-8".to_string())?;
     if !text.contains('&') {
         return Ok(Cow::Borrowed(text));
     }
@@ -207,7 +357,7 @@ fn unescape(raw: &[u8]) -> Result<Cow<'_, str>, String> {
         out.push_str(&rest[..i]);
         let semi = rest[i..]
             .find(';')
-            .ok_or_else(|| "an unterminated entity in a key".to_string())?;
+            .ok_or_else(|| "an unterminated entity in a key or ETag".to_string())?;
         let name = &rest[i + 1..i + semi];
         let c = match name {
             "amp" => '&',
@@ -235,14 +385,34 @@ fn unescape(raw: &[u8]) -> Result<Cow<'_, str>, String> {
 mod tests {
     use super::*;
 
+    const MODIFIED: &str = "<LastModified>2026-11-24T00:00:07.000Z</LastModified>";
+
+    fn keys_of(objects: &[Listed]) -> Vec<&str> {
+        objects.iter().map(|o| o.key.as_str()).collect()
+    }
+
     #[test]
-    fn keys_are_taken_out_and_unescaped() {
-        let xml = r#"<?xml version="1.0"?><ListBucketResult><Name>b</Name><IsTruncated>true</IsTruncated><Contents><Key>a/&amp;x&lt;&#13;&#x1F600;</Key><Size>1</Size></Contents><Contents><Key>데이터/ü +%</Key></Contents><NextContinuationToken>t</NextContinuationToken></ListBucketResult>"#.as_bytes();
-        let (rest, keys) = split_contents(xml);
-        assert_eq!(
-            keys.unwrap().to_vec(),
-            vec!["a/&x<\r\u{1F600}", "데이터/ü +%"]
+    fn objects_are_taken_out_and_unescaped() {
+        let xml = format!(
+            r#"<?xml version="1.0"?><ListBucketResult><Name>b</Name><IsTruncated>true</IsTruncated><Contents><Key>a/&amp;x&lt;&#13;&#x1F600;</Key>{MODIFIED}<ETag>&quot;9b2c&quot;</ETag><Size>1</Size><Owner><ID>x</ID></Owner><StorageClass>STANDARD</StorageClass></Contents><Contents>
+  <Key>데이터/ü +%</Key>
+  <Size> 12345678901 </Size><LastModified>1970-01-01T00:00:00Z</LastModified>
+</Contents><NextContinuationToken>t</NextContinuationToken></ListBucketResult>"#
         );
+        let (rest, objects) = split_contents(xml.as_bytes());
+        let objects = objects.unwrap();
+        assert_eq!(keys_of(&objects), vec!["a/&x<\r\u{1F600}", "데이터/ü +%"]);
+        assert_eq!(
+            objects[0],
+            Listed {
+                key: "a/&x<\r\u{1F600}".into(),
+                size: 1,
+                modified: 1_795_478_407,
+                etag: "\"9b2c\"".into(),
+            }
+        );
+        assert_eq!((objects[1].size, objects[1].modified), (12_345_678_901, 0));
+        assert_eq!(objects[1].etag, "", "no ETag listed");
         assert_eq!(
             String::from_utf8(rest).unwrap(),
             r#"<?xml version="1.0"?><ListBucketResult><Name>b</Name><IsTruncated>true</IsTruncated><NextContinuationToken>t</NextContinuationToken></ListBucketResult>"#
@@ -251,33 +421,78 @@ mod tests {
 
     #[test]
     fn a_page_fed_in_pieces_of_any_size_splits_the_same() {
-        let xml = r#"<?xml version="1.0"?><R><IsTruncated>false</IsTruncated><Contents><Key>a</Key><ETag>&quot;x&quot;</ETag></Contents><Contents><Key>데이터/&lt;b</Key></Contents><Contents><Key>c/</Key></Contents></R>"#.as_bytes();
+        let xml = format!(
+            r#"<?xml version="1.0"?><R><IsTruncated>false</IsTruncated><Contents><Key>a</Key>{MODIFIED}<ETag>&quot;x&quot;</ETag><Size>3</Size></Contents><Contents><Key>데이터/&lt;b</Key><Size>0</Size>{MODIFIED}</Contents><Contents><Key>c/</Key>{MODIFIED}<Size>0</Size></Contents></R>"#
+        );
+        let xml = xml.as_bytes();
         let whole = split_contents(xml);
         for size in 1..xml.len() {
-            let mut s = Splitter::default();
+            let mut s = Splitter::new(Vec::<Listed>::new());
             xml.chunks(size).for_each(|c| s.feed(c));
-            let (rest, keys) = s.finish();
+            let (rest, objects) = s.finish();
             assert_eq!(rest, whole.0, "pieces of {size}");
+            let objects = objects.unwrap();
             assert_eq!(
-                keys.unwrap().to_vec(),
+                keys_of(&objects),
                 vec!["a", "데이터/<b", "c/"],
                 "pieces of {size}"
             );
+            assert_eq!(&objects, whole.1.as_ref().unwrap(), "pieces of {size}");
         }
     }
 
     #[test]
-    fn broken_pages_are_errors() {
-        assert!(split_contents(b"<Contents><Key>a</Key>").1.is_err());
-        assert!(
-            split_contents(b"<Contents><Size>1</Size></Contents>")
-                .1
-                .is_err()
+    fn seek_keeps_keys_sizes_newness_and_terms() {
+        let xml = format!(
+            "<R><Contents><Key>old</Key><LastModified>2026-11-24T00:00:06.999Z</LastModified><ETag>&quot;e&quot;</ETag><Size>10</Size></Contents>\
+             <Contents><Key>same-second</Key>{MODIFIED}<ETag>&quot;e&quot;</ETag><Size>20</Size></Contents>\
+             <Contents><Key>later</Key><LastModified>2026-11-25T00:00:00.000Z</LastModified><ETag>&quot;f&quot;</ETag><Size>40</Size></Contents></R>"
         );
-        assert!(
-            split_contents(b"<Contents><Key>&bogus;</Key></Contents>")
-                .1
-                .is_err()
+        let since = crate::time::epoch_secs("2026-11-24T00:00:07Z");
+        let mut s = Splitter::new(PageKeys {
+            since,
+            keys: Keys::default(),
+        });
+        s.feed(xml.as_bytes());
+        let keys = s.finish().1.unwrap().keys;
+        let got: Vec<(String, u64, bool)> = keys
+            .entries()
+            .into_iter()
+            .map(|(k, m)| (k, m.size, m.new))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("old".into(), 10, false),
+                ("same-second".into(), 20, true),
+                ("later".into(), 40, true)
+            ]
         );
+        let sums = keys.sums();
+        assert_eq!((sums.objects, sums.bytes), (3, 70));
+        assert_eq!((sums.new_objects, sums.new_bytes), (2, 60));
+        let term = crate::fingerprint::term("later", "\"f\"", 40);
+        assert_eq!(keys.entries()[2].1.term, term);
+        // Without a baseline, everything is new.
+        let mut s = Splitter::new(PageKeys::default());
+        s.feed(xml.as_bytes());
+        assert_eq!(s.finish().1.unwrap().keys.sums().new_objects, 3);
+    }
+
+    #[test]
+    fn broken_pages_are_errors_that_say_what_is_wrong() {
+        for (page, says) in [
+            (format!("<Contents><Key>a</Key>{MODIFIED}<Size>1</Size>"), "not closed"),
+            (format!("<Contents>{MODIFIED}<Size>1</Size></Contents>"), "no <Key>"),
+            (format!("<Contents><Key>&bogus;</Key>{MODIFIED}<Size>1</Size></Contents>"), "&bogus;"),
+            ("<Contents><Key>a</Key><Size>1</Size></Contents>".into(), "no <LastModified>"),
+            (format!("<Contents><Key>a</Key>{MODIFIED}</Contents>"), "no <Size>"),
+            (format!("<Contents><Key>a</Key>{MODIFIED}<Size>-1</Size></Contents>"), "Size \"-1\""),
+            ("<Contents><Key>a</Key><LastModified>Tuesday</LastModified><Size>1</Size></Contents>".into(), "Tuesday"),
+            (format!("<Contents><Key>a<b/></Key>{MODIFIED}<Size>1</Size></Contents>"), "more than text"),
+        ] {
+            let err = split_contents(page.as_bytes()).1.unwrap_err();
+            assert!(err.contains(says), "{page}: {err}");
+        }
     }
 }

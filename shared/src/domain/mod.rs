@@ -1,49 +1,14 @@
 //! The domain: dataset counts, the rule that decides whether training is worth asking for,
 //! and approval requests with their decisions.
 
+mod count;
+
+pub use count::{
+    Baseline, Count, Judged, Threshold, Verdict, bytes_text, measure, snapshot_time, verdict,
+};
+
 use crate::Timestamp;
 use serde::{Deserialize, Serialize};
-
-/// One dataset's counts at one moment: what seek saw, what was last trained on, and the
-/// threshold that applies to it. A request's snapshot is a list of these.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Count {
-    pub name: String,
-    pub prefix: String,
-    pub seeked: u64,
-    pub trained: u64,
-    pub threshold: u64,
-}
-
-impl Count {
-    /// Objects added since the last training (never negative: deletions count as zero new).
-    pub fn new_objects(&self) -> u64 {
-        self.seeked.saturating_sub(self.trained)
-    }
-
-    /// The original rule: `seeked > trained + threshold`.
-    pub fn worth_training(&self) -> bool {
-        self.seeked > self.trained.saturating_add(self.threshold)
-    }
-}
-
-/// What seek does with a set of counts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Verdict {
-    /// At least one dataset crossed its threshold: ask whether to train.
-    Ask,
-    /// Nothing crossed: post "No need to train".
-    NoNeed,
-}
-
-pub fn verdict(counts: &[Count]) -> Verdict {
-    if counts.iter().any(Count::worth_training) {
-        Verdict::Ask
-    } else {
-        Verdict::NoNeed
-    }
-}
 
 /// The button a person clicked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -233,40 +198,6 @@ pub fn new_request_id() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn count(seeked: u64, trained: u64, threshold: u64) -> Count {
-        Count {
-            name: "d".into(),
-            prefix: "p/".into(),
-            seeked,
-            trained,
-            threshold,
-        }
-    }
-
-    #[test]
-    fn the_rule_is_strictly_greater_than_trained_plus_threshold() {
-        assert!(!count(100, 0, 100).worth_training());
-        assert!(count(101, 0, 100).worth_training());
-        assert!(!count(1100, 1000, 100).worth_training());
-        assert!(count(1101, 1000, 100).worth_training());
-        assert!(!count(5, 10, 0).worth_training(), "deletions never ask");
-        assert_eq!(count(5, 10, 0).new_objects(), 0);
-        assert!(!count(u64::MAX, u64::MAX - 1, u64::MAX).worth_training());
-    }
-
-    #[test]
-    fn any_dataset_over_its_threshold_asks() {
-        assert_eq!(
-            verdict(&[count(10, 0, 100), count(200, 0, 100)]),
-            Verdict::Ask
-        );
-        assert_eq!(
-            verdict(&[count(10, 0, 100), count(100, 0, 100)]),
-            Verdict::NoNeed
-        );
-        assert_eq!(verdict(&[]), Verdict::NoNeed);
-    }
 
     #[test]
     fn approvers_are_user_ids_or_anyone() {
