@@ -100,6 +100,10 @@ async fn seek_refuses_to_start_naming_the_bad_variable() {
         let (code, text) = refuses_to_start("seek", env).await;
         assert_eq!(code, 2, "{variable}: {text}");
         assert!(text.contains(variable), "{variable} not named: {text}");
+        // Said once, as a sentence: not again as a log line, nor as Rust's Debug output.
+        assert_eq!(text.matches("seek cannot start: ").count(), 1, "{text}");
+        assert_eq!(text.trim().lines().count(), 1, "{text}");
+        assert!(!text.contains("ConfigError {"), "{text}");
         if variable == "DATASETS" && entry.starts_with("e=") {
             assert!(text.contains("entry 1"), "the entry is not named: {text}");
         }

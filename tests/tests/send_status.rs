@@ -33,7 +33,7 @@ async fn status_before_anything_happened_is_empty() {
     assert_eq!(a.header("content-type"), Some("application/json"));
     assert_eq!(
         a.json(),
-        json!({"datasets": [], "latest_request": null, "last_decision": null, "latest_run": null})
+        json!({"datasets": [], "latest_request": null, "last_decision": null, "latest_approval": null, "latest_run": null})
     );
     let a = call(&s, get(Some("text/plain"))).await;
     assert_eq!(a.status, 200);
@@ -122,7 +122,7 @@ async fn status_before_and_after_an_approval() {
     };
     assert!(
         store
-            .decide(&request, &decision, &trained_now, "test-click")
+            .decide(&request, &decision, Some(&trained_now), "test-click")
             .await
             .unwrap()
     );

@@ -225,7 +225,14 @@ fn status_text(s: &ct_shared::aws::dynamo::Status) -> String {
             "Last decision: {} by <@{}> at {}",
             d.choice.verb().to_lowercase(),
             d.by.id,
-            d.at.rfc3339()
+            messages::slack_date(d.at)
+        ));
+    }
+    if let Some(a) = &s.latest_approval {
+        lines.push(format!(
+            "{} Its training: {}.",
+            messages::approval_line(a),
+            ct_shared::slack::escape(&a.state())
         ));
     }
     lines.join("\n")

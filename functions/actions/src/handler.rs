@@ -10,7 +10,8 @@ pub mod command;
 use ct_shared::Timestamp;
 use ct_shared::aws::SdkConfig;
 use ct_shared::aws::dynamo::{
-    DecisionStore, DynamoStore, LaunchStore, ManualSeekStore, Patience, StatusStore, StoreError,
+    ApprovalStore, DecisionStore, DynamoStore, LaunchStore, ManualSeekStore, Patience, StatusStore,
+    StoreError,
 };
 use ct_shared::aws::invoke::{AsyncInvoker, LambdaInvoker};
 use ct_shared::config::ActionsConfig;
@@ -53,6 +54,16 @@ mod notice;
 mod retry;
 
 use launch::LaunchJob;
+
+/// Everything actions needs from the state table.
+pub trait ActionsStore:
+    DecisionStore + LaunchStore + StatusStore + ManualSeekStore + ApprovalStore
+{
+}
+impl<T: DecisionStore + LaunchStore + StatusStore + ManualSeekStore + ApprovalStore> ActionsStore
+    for T
+{
+}
 
 /// actions' dependencies, built once at cold start.
 pub struct Actions<S, P, Q> {
@@ -103,7 +114,7 @@ pub enum Verdict {
     /// Someone decided it first: nothing changed.
     AlreadyDecided(Decision),
     /// A newer request replaced it: nothing changed.
-    Superseded,
+    Superseded { newest: String },
 }
 
 fn reply(status: StatusCode, body: Value) -> Response<Body> {
@@ -139,12 +150,7 @@ fn is_form(req: &Request) -> bool {
         })
 }
 
-impl<
-    S: DecisionStore + LaunchStore + StatusStore + ManualSeekStore,
-    P: SlackPoster,
-    Q: AsyncInvoker,
-> Actions<S, P, Q>
-{
+impl<S: ActionsStore, P: SlackPoster, Q: AsyncInvoker> Actions<S, P, Q> {
     /// Answers one HTTP request at time `now`.
     pub async fn respond(&self, req: &Request, now: Timestamp) -> Response<Body> {
         self.respond_observed(req, now).await.0
@@ -244,7 +250,7 @@ impl<
                         ..Default::default()
                     },
                     Verdict::AlreadyDecided(_) => Observation::refused(Refusal::AlreadyDecided),
-                    Verdict::Superseded => Observation::refused(Refusal::Superseded),
+                    Verdict::Superseded { .. } => Observation::refused(Refusal::Superseded),
                 };
                 (
                     ok(),
@@ -328,7 +334,9 @@ impl<
                     return Ok(Some((request, Verdict::Recorded(d))));
                 }
                 Standing::Decided(d) => return Ok(Some((request, Verdict::AlreadyDecided(d)))),
-                Standing::Superseded { .. } => return Ok(Some((request, Verdict::Superseded))),
+                Standing::Superseded { newest } => {
+                    return Ok(Some((request, Verdict::Superseded { newest })));
+                }
                 Standing::Open => {}
             }
             let decision = Decision {
@@ -337,14 +345,17 @@ impl<
                 by: click.by.clone(),
                 at: now,
             };
+            // Approved is not trained: with Kubeflow Pipelines, the baseline moves once the run
+            // has started (the launch job records it); without, a person starts the run and the
+            // click is the baseline.
             let names: Vec<String> = request.snapshot.iter().map(|c| c.name.clone()).collect();
-            let trained_now = match click.choice {
-                Choice::Train => self.store.datasets(&names).await?,
-                Choice::Nope => Default::default(),
+            let baseline = match (click.choice, &self.launches) {
+                (Choice::Train, None) => Some(self.store.datasets(&names).await?),
+                _ => None,
             };
             if self
                 .store
-                .decide(&request, &decision, &trained_now, identity)
+                .decide(&request, &decision, baseline.as_ref(), identity)
                 .await?
             {
                 tracing::info!(
@@ -400,11 +411,7 @@ pub(crate) async fn within<T, E: std::fmt::Display>(
 }
 
 /// The Lambda entry point.
-pub async fn handle<
-    S: DecisionStore + LaunchStore + StatusStore + ManualSeekStore,
-    P: SlackPoster,
-    Q: AsyncInvoker,
->(
+pub async fn handle<S: ActionsStore, P: SlackPoster, Q: AsyncInvoker>(
     app: &Actions<S, P, Q>,
     req: Request,
 ) -> Result<Response<Body>, lambda_http::Error> {
@@ -432,7 +439,7 @@ pub async fn dispatch<S, P, Q, K>(
     event: lambda_runtime::LambdaEvent<Value>,
 ) -> Result<Value, lambda_runtime::Error>
 where
-    S: DecisionStore + LaunchStore + StatusStore + ManualSeekStore,
+    S: ActionsStore,
     P: SlackPoster,
     Q: AsyncInvoker,
     K: ct_shared::kfp::Pipelines,

@@ -238,7 +238,14 @@ impl<S: LaunchStore, K: Pipelines, P: SlackPoster> Launcher<S, K, P> {
                 let version = run.pipeline_version_id.clone().unwrap_or_default();
                 if !self
                     .store
-                    .record_started(id, &job.job_id, &run.run_id, &version, &run.state, now)
+                    .record_started(
+                        &launch.request,
+                        &job.job_id,
+                        &run.run_id,
+                        &version,
+                        &run.state,
+                        now,
+                    )
                     .await?
                 {
                     // Our lease was taken over (we ran past it): the other job reports.
@@ -341,13 +348,13 @@ impl<S: LaunchStore, K: Pipelines, P: SlackPoster> Launcher<S, K, P> {
         run_id: &str,
     ) -> Result<LaunchOutcome, LaunchError> {
         let link = run_link(&self.kubeflow_url, run_id);
-        self.tell_channel(job, &msg::training_started(&link, run_id))
+        self.tell_channel(job, &msg::training_started(&link, run_id, &launch.request))
             .await?;
-        // The approval message names its run. Best effort: response_url lasts 30 minutes.
-        if job.origin == Origin::Approval
-            && let (Some(url), Some(decision)) = (&job.response_url, &launch.request.decision)
-        {
-            let replaced = msg::approved_with_run(&launch.request.snapshot, decision, run_id);
+        // The message pressed (the approval, or the failure whose Retry this is) ends as a
+        // first try's would: "Approved by @ann … · run <id>". Best effort: a response_url lasts
+        // 30 minutes.
+        if let (Some(url), Some(decision)) = (&job.response_url, &launch.request.decision) {
+            let replaced = msg::approved_with_run(&launch.request, decision, run_id);
             if let Err(e) = self
                 .slack
                 .post(url, &replaced, RetryPolicy::INTERACTIVE)
@@ -369,6 +376,17 @@ impl<S: LaunchStore, K: Pipelines, P: SlackPoster> Launcher<S, K, P> {
     ) -> Result<LaunchOutcome, LaunchError> {
         self.tell_channel(job, &msg::launch_failed(&job.request_id, reason))
             .await?;
+        // A Retry's "Starting the training run again…" does not stay: it says it failed too.
+        if let (Origin::Retry { by }, Some(url)) = (&job.origin, &job.response_url) {
+            let replaced = msg::retry_failed(by, reason);
+            if let Err(e) = self
+                .slack
+                .post(url, &replaced, RetryPolicy::INTERACTIVE)
+                .await
+            {
+                tracing::warn!(request_id = %job.request_id, error = %e, "could not update the Retry message");
+            }
+        }
         Ok(LaunchOutcome::Failed {
             reason: reason.to_owned(),
         })

@@ -7,9 +7,9 @@
 //! approved request takes the duty over, once, and posts it.
 
 use crate::launch::{LaunchJob, Origin};
-use crate::{Actions, Verdict, within};
+use crate::{Actions, ActionsStore, Verdict, within};
 use ct_shared::Timestamp;
-use ct_shared::aws::dynamo::{DecisionStore, LaunchStore, NOTICE_DUTY_SECS};
+use ct_shared::aws::dynamo::NOTICE_DUTY_SECS;
 use ct_shared::aws::invoke::AsyncInvoker;
 use ct_shared::domain::{ApprovalRequest, Choice, Decision};
 use ct_shared::slack::client::SlackError;
@@ -32,7 +32,7 @@ pub(crate) struct Handling<'a> {
     pub answer_by: Instant,
 }
 
-impl<S: DecisionStore + LaunchStore, P: SlackPoster, Q: AsyncInvoker> Actions<S, P, Q> {
+impl<S: ActionsStore, P: SlackPoster, Q: AsyncInvoker> Actions<S, P, Q> {
     /// Tells Slack, after the decision is durable. Each post has a short budget, the two run
     /// together, and a failure is logged: it neither undoes nor repeats the decision. Returns
     /// how many failed.
@@ -63,7 +63,13 @@ impl<S: DecisionStore + LaunchStore, P: SlackPoster, Q: AsyncInvoker> Actions<S,
                 }
                 told
             }
-            Verdict::Superseded => messages::superseded(),
+            // Edited to say so, with no buttons left; told alone if the newer one is unreadable.
+            Verdict::Superseded { newest } => {
+                match within(CLAIM_BUDGET, self.store.request(newest)).await {
+                    Ok(Some(n)) => messages::superseded_by(request, n.created_at),
+                    _ => messages::superseded(),
+                }
+            }
         };
         let response = async {
             match &click.response_url {

@@ -2,17 +2,17 @@
 //! launch was never queued: each queues one launch job (jobs are idempotent: one run).
 
 use crate::launch::{LaunchJob, Origin};
-use crate::{Actions, READ_BACK_BUDGET, RESUME_AFTER_SECS, ok, refuse, within};
+use crate::{Actions, ActionsStore, READ_BACK_BUDGET, RESUME_AFTER_SECS, ok, refuse, within};
 use ct_shared::Timestamp;
-use ct_shared::aws::dynamo::{DecisionStore, Launch, LaunchState, LaunchStore, StoreError};
+use ct_shared::aws::dynamo::{Launch, LaunchState, StoreError};
 use ct_shared::aws::invoke::AsyncInvoker;
 use ct_shared::domain::{Choice, Decision};
 use ct_shared::slack::interaction::{Click, RetryClick};
-use ct_shared::slack::{RetryPolicy, SlackPoster, launch as launch_msg};
+use ct_shared::slack::{RetryPolicy, SlackPoster, launch as launch_msg, messages};
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Response};
 
-impl<S: DecisionStore + LaunchStore, P: SlackPoster, Q: AsyncInvoker> Actions<S, P, Q> {
+impl<S: ActionsStore, P: SlackPoster, Q: AsyncInvoker> Actions<S, P, Q> {
     /// A press on an approval whose launch was never queued: the click that decided it lost
     /// its answers past the read-back, or actions stopped between recording the decision and
     /// queueing the job. Queues the job now and says so (`true`). Launch jobs are idempotent
@@ -71,7 +71,29 @@ impl<S: DecisionStore + LaunchStore, P: SlackPoster, Q: AsyncInvoker> Actions<S,
             Ok(None) => return refuse(StatusCode::NOT_FOUND, "unknown approval request"),
             Err(e) => return unavailable(e, "could not read the launch"),
         };
-        let mut why = self.retry_not_needed(&launch, now);
+        // Overtaken: a newer approval exists (whatever became of its run). Retrying this one would
+        // start a second run, for data the newer approval already covers.
+        let latest = match within(READ_BACK_BUDGET, self.store.latest_approval()).await {
+            Ok(latest) => latest,
+            Err(e) => {
+                tracing::error!(error = %e, request_id = %id, "could not read the latest approval");
+                return refuse(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "state store unavailable; try again",
+                );
+            }
+        };
+        let mut why = match latest {
+            Some(a) if a.request_id != *id => {
+                tracing::info!(request_id = %id, newer = %a.request_id, "refused a stale Retry");
+                Some(format!(
+                    "This Retry is for {}, which a newer approval overtook: {} Nothing was started.",
+                    launch_msg::request_phrase(&launch.request),
+                    messages::approval_line(&a)
+                ))
+            }
+            _ => self.retry_not_needed(&launch, now),
+        };
         if why.is_none() {
             match self.store.request_retry(id, &retry.by.id, now).await {
                 Ok(true) => {}
@@ -92,12 +114,13 @@ impl<S: DecisionStore + LaunchStore, P: SlackPoster, Q: AsyncInvoker> Actions<S,
         let answer = match why {
             Some(why) => launch_msg::retry_not_needed(&why),
             None => {
+                // The job ends the Retry message as a first try's ends the approval's.
                 let job = LaunchJob::new(
                     id,
                     Origin::Retry {
                         by: retry.by.id.clone(),
                     },
-                    None,
+                    retry.response_url.clone(),
                 );
                 if let Err(e) = queue.invoke_async(&job.to_event()).await {
                     tracing::error!(request_id = %id, error = %e, "could not queue the retried launch");

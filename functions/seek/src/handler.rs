@@ -259,6 +259,7 @@ impl<C: ObjectCounter, S: SeekStore, P: SlackPoster> Seeker<C, S, P> {
             }
             let stored = self.store.datasets(&names).await?;
             let previous_request = self.store.latest_request_id().await?;
+            let approval = self.store.latest_approval().await?;
             let read: Vec<Option<Baseline>> = self
                 .config
                 .datasets
@@ -296,10 +297,13 @@ impl<C: ObjectCounter, S: SeekStore, P: SlackPoster> Seeker<C, S, P> {
                 decision: None,
                 signal: None,
             });
-            let message = match &request {
+            let mut message = match &request {
                 Some(r) => messages::ask(&r.id, &counts),
                 None => messages::no_need(&counts),
             };
+            if let Some(a) = &approval {
+                messages::note_approval(&mut message, a);
+            }
             let prep = Preparation {
                 window: key.to_owned(),
                 at,

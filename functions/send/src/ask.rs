@@ -130,15 +130,8 @@ impl<P: SlackPoster, S: SendStore> Sender<P, S> {
                 .newest_request_id()
                 .await
                 .map_err(|e| e.to_string())?;
-            let id = domain::new_request_id();
-            let request = ApprovalRequest {
-                window: format!("ask#{id}"),
-                id,
-                created_at: now,
-                snapshot: datasets.iter().map(|d| d.count()).collect(),
-                decision: None,
-                signal: Some(signal.clone()),
-            };
+            let snapshot = datasets.iter().map(|d| d.count()).collect();
+            let request = domain::quality_request(signal.clone(), snapshot, now, None);
             if self
                 .store
                 .open_request(&request, previous.as_deref())

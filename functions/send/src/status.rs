@@ -4,7 +4,8 @@
 use ct_shared::Timestamp;
 use ct_shared::aws::dynamo::{DatasetState, HistoryEntry, LaunchState, RunRecord, Status};
 use ct_shared::domain::{
-    ApprovalRequest, Count, Decision, QualitySignal, RequestKind, Threshold, bytes_text,
+    Approval, ApprovalRequest, Count, Decision, QualitySignal, RequestKind, Threshold, Training,
+    bytes_text,
 };
 use serde::Serialize;
 
@@ -102,13 +103,44 @@ pub struct RunView {
     pub reason: Option<String>,
 }
 
+/// The latest approval and where its training stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ApprovalView {
+    pub request_id: String,
+    pub asked_at: String,
+    pub approved_at: String,
+    pub by: PersonView,
+    /// `started`, `failed: <reason>` or `starting`: approved is not trained until its run
+    /// has started.
+    pub training: String,
+    pub run_id: Option<String>,
+}
+
 /// `GET /status` as JSON.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct StatusView {
     pub datasets: Vec<DatasetView>,
     pub latest_request: Option<RequestView>,
     pub last_decision: Option<DecisionView>,
+    pub latest_approval: Option<ApprovalView>,
     pub latest_run: Option<RunView>,
+}
+
+fn approval(a: &Approval) -> ApprovalView {
+    ApprovalView {
+        request_id: a.request_id.clone(),
+        asked_at: a.asked_at.rfc3339(),
+        approved_at: a.decision.at.rfc3339(),
+        by: PersonView {
+            id: a.decision.by.id.clone(),
+            name: a.decision.by.name.clone(),
+        },
+        training: a.state(),
+        run_id: match &a.training {
+            Training::Started { run_id } => run_id.clone(),
+            _ => None,
+        },
+    }
 }
 
 fn run(r: &RunRecord) -> RunView {
@@ -222,6 +254,7 @@ impl StatusView {
                 .collect(),
             latest_request: s.latest_request.as_ref().map(request),
             last_decision: s.last_decision.as_ref().map(decision),
+            latest_approval: s.latest_approval.as_ref().map(approval),
             latest_run: s.latest_run.as_ref().map(run),
         }
     }
@@ -318,6 +351,12 @@ impl StatusView {
                 d.at,
                 d.request_id
             )),
+        }
+        if let Some(a) = &self.latest_approval {
+            out.push_str(&format!(
+                "Latest approval: request {} (asked at {}), approved by {} ({}) at {}: {}\n",
+                a.request_id, a.asked_at, a.by.name, a.by.id, a.approved_at, a.training
+            ));
         }
         if let Some(r) = &self.latest_run {
             let detail = match (r.launch, &r.run_id) {
@@ -426,6 +465,7 @@ mod tests {
                 signal: None,
             }),
             last_decision: decided.then_some(d),
+            latest_approval: None,
             latest_run: decided.then(|| RunRecord {
                 request_id: "req1".into(),
                 launch: Some(LaunchState::Started {
@@ -511,6 +551,7 @@ mod tests {
             datasets: vec![],
             latest_request: None,
             last_decision: None,
+            latest_approval: None,
             latest_run: None,
             history: Default::default(),
         });

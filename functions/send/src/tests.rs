@@ -43,6 +43,7 @@ impl StatusStore for Empty {
             datasets: vec![],
             latest_request: None,
             last_decision: None,
+            latest_approval: None,
             latest_run: None,
             history: Default::default(),
         })

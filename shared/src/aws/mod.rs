@@ -50,9 +50,9 @@ pub async fn cold_start<T>(
     Ok((parse(&env, &secrets)?, sdk))
 }
 
-/// [`cold_start`] for a function's `main`: on a missing or malformed setting, logs it, prints
-/// `<function> cannot start: <what>` and exits with status 2, so Lambda reports an init error
-/// that names the variable.
+/// [`cold_start`] for a function's `main`: on a missing or malformed setting, prints
+/// `<function> cannot start: <what>` once, to stderr (which Lambda keeps in the function's log
+/// as well), and exits with status 2, so Lambda reports an init error that names the variable.
 pub async fn cold_start_or_exit<T>(
     function: &str,
     parse: impl FnOnce(
@@ -63,7 +63,6 @@ pub async fn cold_start_or_exit<T>(
     match cold_start(parse).await {
         Ok(ready) => ready,
         Err(e) => {
-            tracing::error!(variable = e.variable, "{e}");
             eprintln!("{function} cannot start: {e}");
             std::process::exit(2);
         }

@@ -138,6 +138,41 @@ impl ApprovalRequest {
     }
 }
 
+/// Where the latest approval's training stands. Approved is not trained: with Kubeflow
+/// Pipelines, the baseline moves once the approval's run has started.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum Training {
+    /// Its run started; `run_id` is `None` without Kubeflow Pipelines, where the click itself
+    /// is the training's baseline (a person starts the run).
+    Started { run_id: Option<String> },
+    /// Approved; the run is being started (or was never queued, and a press will queue it).
+    Starting,
+    /// Its run could not be started, for this reason: the baseline stayed where it was.
+    Failed { reason: String },
+}
+
+/// The latest approval, and what became of its training.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Approval {
+    pub request_id: String,
+    /// When its question was asked, and its snapshot.
+    pub asked_at: Timestamp,
+    pub decision: Decision,
+    pub training: Training,
+}
+
+impl Approval {
+    /// `started`, `failed: <reason>` or `starting`.
+    pub fn state(&self) -> String {
+        match &self.training {
+            Training::Started { .. } => "started".into(),
+            Training::Starting => "starting".into(),
+            Training::Failed { reason } => format!("failed: {reason}"),
+        }
+    }
+}
+
 /// Who may decide (`APPROVERS`): Slack user IDs. Empty means anyone in the channel.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Approvers(Vec<String>);
@@ -187,6 +222,26 @@ impl Approvers {
             .map(|i| format!("<@{i}>"))
             .collect::<Vec<_>>()
             .join(", ")
+    }
+}
+
+/// A question asked on a quality signal (`POST /ask`, a CloudWatch alarm) over the datasets'
+/// latest counts: the same request, whoever asks. `window` names what asked (`ask#<id>` when
+/// `None`).
+pub fn quality_request(
+    signal: QualitySignal,
+    snapshot: Vec<Count>,
+    now: Timestamp,
+    window: Option<String>,
+) -> ApprovalRequest {
+    let id = new_request_id();
+    ApprovalRequest {
+        window: window.unwrap_or_else(|| format!("ask#{id}")),
+        id,
+        created_at: now,
+        snapshot,
+        decision: None,
+        signal: Some(signal),
     }
 }
 

@@ -3,8 +3,8 @@
 
 use super::escape;
 use super::interaction::retry_value;
-use super::messages::{decided, ephemeral};
-use crate::domain::{Count, Decision};
+use super::messages::{decided_request, ephemeral, grounds, slack_date};
+use crate::domain::{ApprovalRequest, Decision};
 use serde_json::{Value, json};
 
 /// The `block_id` of the Retry button's actions block.
@@ -14,11 +14,24 @@ fn section(mrkdwn: &str) -> Value {
     json!({"type": "section", "text": {"type": "mrkdwn", "text": mrkdwn}})
 }
 
-/// The channel notice once the run exists.
-pub fn training_started(link: &str, run_id: &str) -> Value {
+/// Which request a launch is for: its question's date and what it offered.
+pub fn request_phrase(request: &ApprovalRequest) -> String {
+    format!(
+        "the question of {}: {}",
+        slack_date(request.created_at),
+        grounds(request)
+    )
+}
+
+/// The channel notice once the run exists, naming the request it is for.
+pub fn training_started(link: &str, run_id: &str, request: &ApprovalRequest) -> Value {
+    let what = request_phrase(request);
     json!({
-        "text": format!("Training started: {link}"),
-        "blocks": [section(&format!("Training started: <{link}|run {}>", escape(run_id)))]
+        "text": format!("Training started: {link} (for {what})"),
+        "blocks": [section(&format!(
+            "Training started: <{link}|run {}> for {what}",
+            escape(run_id)
+        ))]
     })
 }
 
@@ -44,8 +57,8 @@ pub fn launch_failed(request_id: &str, reason: &str) -> Value {
 }
 
 /// The approval message, replaced once its run exists: "Approved by @ann · run <id>".
-pub fn approved_with_run(snapshot: &[Count], decision: &Decision, run_id: &str) -> Value {
-    let mut message = decided(snapshot, decision);
+pub fn approved_with_run(request: &ApprovalRequest, decision: &Decision, run_id: &str) -> Value {
+    let mut message = decided_request(request, decision);
     let suffix = format!(" · run {}", escape(run_id));
     if let Some(text) = message["text"].as_str() {
         message["text"] = Value::from(format!("{text}{suffix}"));
@@ -61,6 +74,19 @@ pub fn approved_with_run(snapshot: &[Count], decision: &Decision, run_id: &str) 
 /// Told to someone pressing Retry on a launch that is not waiting for one.
 pub fn retry_not_needed(why: &str) -> Value {
     ephemeral(why)
+}
+
+/// The Retry message, once the retried job could not start the run either: no stale "Starting
+/// the training run again…" is left; the channel has the new failure with its own Retry.
+pub fn retry_failed(by_id: &str, reason: &str) -> Value {
+    json!({
+        "replace_original": true,
+        "text": format!(
+            "Retry by <@{}> did not start the run: {} (see the newer message to retry again)",
+            escape(by_id),
+            escape(reason)
+        ),
+    })
 }
 
 /// Told to someone who pressed Retry: the run is being started again.

@@ -4,7 +4,9 @@
 use super::escape;
 use super::interaction::button_value;
 use crate::Timestamp;
-use crate::domain::{ApprovalRequest, Choice, Count, Decision, QualitySignal, bytes_text};
+use crate::domain::{
+    Approval, ApprovalRequest, Choice, Count, Decision, QualitySignal, Training, bytes_text,
+};
 use serde_json::{Value, json};
 
 /// The `block_id` of the Train!/Nope! actions block.
@@ -203,6 +205,11 @@ fn counts_detail(counts: &[Count]) -> Vec<Value> {
     blocks
 }
 
+/// What a request asked, without the question mark (see [`grounds_of`]).
+pub fn grounds(request: &ApprovalRequest) -> String {
+    grounds_of(request.signal.as_ref(), &request.snapshot)
+}
+
 /// Slack renders this in each reader's own time zone; the fallback is UTC.
 pub fn slack_date(at: Timestamp) -> String {
     format!(
@@ -237,7 +244,7 @@ pub fn signal_phrase(signal: &QualitySignal) -> String {
 }
 
 /// What a request asked, without the question mark: the reason (quality) or the new objects.
-fn grounds(signal: Option<&QualitySignal>, counts: &[Count]) -> String {
+pub(crate) fn grounds_of(signal: Option<&QualitySignal>, counts: &[Count]) -> String {
     match signal {
         Some(s) => signal_phrase(s),
         None => new_objects_phrase(counts),
@@ -250,7 +257,7 @@ pub fn ask_request(request: &ApprovalRequest) -> Value {
     let counts = &request.snapshot;
     let text = format!(
         "{}. Would you like to train models?",
-        grounds(request.signal.as_ref(), counts)
+        grounds_of(request.signal.as_ref(), counts)
     );
     let request_id = request.id.as_str();
     let mut blocks = vec![section(&text)];
@@ -320,7 +327,7 @@ pub fn decided_request(request: &ApprovalRequest, decision: &Decision) -> Value 
 }
 
 fn decided_on(signal: Option<&QualitySignal>, snapshot: &[Count], decision: &Decision) -> Value {
-    let question = format!("{}.", grounds(signal, snapshot));
+    let question = format!("{}.", grounds_of(signal, snapshot));
     let outcome = format!(
         "*{}* by <@{}> at {}",
         decision.choice.verb(),
@@ -358,9 +365,68 @@ pub fn already_decided(decision: &Decision) -> Value {
     ))
 }
 
+/// Where the latest approval's training stands, in one line: for the question and the "No need
+/// to train" notice, so that an approval whose run never started is never read as trained.
+pub fn approval_line(a: &Approval) -> String {
+    let when = format!(
+        "approved on {} by <@{}>",
+        slack_date(a.decision.at),
+        escape(&a.decision.by.id)
+    );
+    match &a.training {
+        Training::Failed { reason } => format!(
+            "\u{26a0}\u{fe0f} The last training was {when}, but its run never started: {}; \
+             press Retry or `/ct-trigger seek`.",
+            escape(reason)
+        ),
+        Training::Starting => format!("The last training was {when}; its run is starting."),
+        Training::Started { run_id: Some(run) } => {
+            format!(
+                "The last training was {when} · run {} started.",
+                escape(run)
+            )
+        }
+        Training::Started { run_id: None } => format!("The last training was {when}."),
+    }
+}
+
+/// Adds the latest approval's line to a question or notice, before its buttons.
+pub fn note_approval(message: &mut Value, a: &Approval) {
+    let block =
+        json!({"type": "context", "elements": [{"type": "mrkdwn", "text": approval_line(a)}]});
+    if let Some(blocks) = message["blocks"].as_array_mut() {
+        let at = blocks
+            .iter()
+            .position(|b| b["type"] == "actions")
+            .unwrap_or(blocks.len());
+        blocks.insert(at, block);
+    }
+}
+
 /// Told to someone clicking a request that a newer seek replaced.
 pub fn superseded() -> Value {
     ephemeral("This request was superseded by a newer one: use the latest message's buttons.")
+}
+
+/// A superseded question, edited to say so (where Slack lets it be edited): its grounds and
+/// counts as asked, "Superseded by the question of <date>", and no buttons left.
+pub fn superseded_by(request: &ApprovalRequest, newest_at: Timestamp) -> Value {
+    let question = format!(
+        "{}.",
+        grounds_of(request.signal.as_ref(), &request.snapshot)
+    );
+    let outcome = format!(
+        "*Superseded* by the question of {}: use its buttons.",
+        slack_date(newest_at)
+    );
+    let mut blocks = vec![section(&question)];
+    blocks.extend(counts_detail(&request.snapshot));
+    blocks.push(section(&outcome));
+    json!({
+        "replace_original": true,
+        "text": format!("{question} This question was superseded by the question of {}.", slack_date(newest_at)),
+        "blocks": blocks
+    })
 }
 
 /// Splits text into pieces of at most `limit` characters, preferring to break after a newline,

@@ -177,6 +177,22 @@ pub(super) fn count_update(
         .build())
 }
 
+/// The writes that move every dataset of `snapshot` that needs it ([`baseline_update`]), each
+/// against its dataset as `read`.
+pub(super) fn baseline_updates(
+    table: &str,
+    snapshot: &[Count],
+    at: Timestamp,
+    read: &std::collections::HashMap<String, DatasetState>,
+) -> Result<Vec<TransactWriteItem>, StoreError> {
+    let mut items = Vec::new();
+    for c in snapshot {
+        let current = read.get(&c.name).map(|d| &d.baseline);
+        items.extend(baseline_update(table, c, at, current)?);
+    }
+    Ok(items)
+}
+
 /// The one write that moves a dataset's trained baseline: to `snapshot` (a count a request
 /// offered), at `at`, if that is forward from `current` (what was read; `None`: no item) and
 /// `current` is still what the item holds. `None`: nothing to move (the baseline is at that

@@ -37,9 +37,11 @@ pub trait DecisionStore: Send + Sync {
         &self,
         names: &[String],
     ) -> impl Future<Output = Result<HashMap<String, DatasetState>, StoreError>> + Send;
-    /// Records the decision atomically, if the request is still pending and still the newest,
-    /// and (on Train) the trained counts are still what `trained_now` says. False: something
-    /// changed; read again.
+    /// Records the decision atomically, if the request is still pending and still the newest.
+    /// On Train with `baseline` (the datasets as just read), the trained baseline moves to the
+    /// request's snapshot in the same transaction, if it is still what was read; without it
+    /// (Kubeflow Pipelines starts the run), it moves only once the run has started
+    /// ([`super::LaunchStore::record_started`]). False: something changed; read again.
     ///
     /// `click` identifies this attempt (see `Click::identity`); it is stored with the decision,
     /// so a retry whose first attempt committed unheard is recognised as this click's own
@@ -48,7 +50,7 @@ pub trait DecisionStore: Send + Sync {
         &self,
         request: &ApprovalRequest,
         decision: &Decision,
-        trained_now: &HashMap<String, DatasetState>,
+        baseline: Option<&HashMap<String, DatasetState>>,
         click: &str,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
     /// The Train! notice of `request_id` was not posted and its owner's time ran out (the
@@ -160,7 +162,7 @@ impl DecisionStore for DynamoStore {
         &self,
         request: &ApprovalRequest,
         decision: &Decision,
-        trained_now: &HashMap<String, DatasetState>,
+        baseline: Option<&HashMap<String, DatasetState>>,
         click: &str,
     ) -> Result<bool, StoreError> {
         let decision_json = serde_json::to_string(decision).unwrap_or_default();
@@ -211,16 +213,15 @@ impl DecisionStore for DynamoStore {
                 )?)
                 .build(),
         ];
-        if decision.choice == Choice::Train {
-            for c in &request.snapshot {
-                let current = trained_now.get(&c.name).map(|d| &d.baseline);
-                items.extend(super::dataset::baseline_update(
-                    &self.table,
-                    c,
-                    decision.at,
-                    current,
-                )?);
-            }
+        if decision.choice == Choice::Train
+            && let Some(read) = baseline
+        {
+            items.extend(super::dataset::baseline_updates(
+                &self.table,
+                &request.snapshot,
+                decision.at,
+                read,
+            )?);
         }
         let mut audit = key(format!("audit#{}", request.id));
         audit.insert("kind".into(), s("audit"));
@@ -245,6 +246,22 @@ impl DecisionStore for DynamoStore {
                 )?)
                 .build(),
         );
+        // The latest approval, apart from the latest decision: a Nope after an approval must not
+        // hide which approval is the latest (a Retry on an older one is then refused).
+        if decision.choice == Choice::Train {
+            let mut approval = key(super::LAST_APPROVAL.to_owned());
+            approval.insert("decision".into(), s(decision_json.clone()));
+            items.push(
+                TransactWriteItem::builder()
+                    .put(build(
+                        Put::builder()
+                            .table_name(&self.table)
+                            .set_item(Some(approval))
+                            .build(),
+                    )?)
+                    .build(),
+            );
+        }
         let mut last = key(LAST_DECISION.to_owned());
         last.insert("decision".into(), s(decision_json.clone()));
         items.push(
@@ -262,8 +279,9 @@ impl DecisionStore for DynamoStore {
             attr: DECIDED_BY_CLICK,
             writer: click,
         };
-        let mut trained: Vec<(&String, u64, Option<Timestamp>)> = trained_now
-            .iter()
+        let mut trained: Vec<(&String, u64, Option<Timestamp>)> = baseline
+            .into_iter()
+            .flatten()
             .map(|(k, d)| (k, d.trained, d.baseline.snapshot_at))
             .collect();
         trained.sort();

@@ -13,6 +13,9 @@
 //! Every change is a conditional update naming its job, and a condition that failed because this
 //! very job already wrote counts as success.
 
+/// Attempts at recording a started run while other approvals' runs move the baseline.
+const BASELINE_ATTEMPTS: usize = 3;
+
 use super::decision::request_from;
 use super::{DynamoStore, Mine, Reader, StoreError, Update, n, request_key, s};
 use crate::Timestamp;
@@ -74,11 +77,12 @@ pub trait LaunchStore: Send + Sync {
         now: Timestamp,
         until: Timestamp,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
-    /// Records the run `owner` started (or found). True when it is recorded, this time or by an
-    /// earlier attempt of the same job.
+    /// Records the run `owner` started (or found), and in the same transaction moves the trained
+    /// baseline to the request's snapshot: approved is not trained until its run has started.
+    /// True when it is recorded, this time or by an earlier attempt of the same job.
     fn record_started(
         &self,
-        request_id: &str,
+        request: &ApprovalRequest,
         owner: &str,
         run_id: &str,
         pipeline_version_id: &str,
@@ -263,33 +267,93 @@ impl LaunchStore for DynamoStore {
 
     async fn record_started(
         &self,
-        request_id: &str,
+        request: &ApprovalRequest,
         owner: &str,
         run_id: &str,
         pipeline_version_id: &str,
         run_state: &str,
         now: Timestamp,
     ) -> Result<bool, StoreError> {
-        self.record_outcome(
-            request_id,
-            owner,
-            "started",
-            "#run = :run, #version = :version, #rs = :rs, #at = :now REMOVE #reason",
-            vec![
+        let writer = format!("{owner}:started");
+        let names: Vec<String> = request.snapshot.iter().map(|c| c.name.clone()).collect();
+        for _ in 0..BASELINE_ATTEMPTS {
+            let read = self.read_datasets(&names).await?;
+            let mut outcome = aws_sdk_dynamodb::types::Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(super::key(request_key(&request.id))))
+                .update_expression(
+                    "SET #ls = :outcome, #writer = :writer, #run = :run, #version = :version, \
+                     #rs = :rs, #at = :now REMOVE #reason",
+                )
+                .condition_expression("#ls = :launching AND #owner = :owner");
+            for (k, v) in [
+                (":outcome", s("started")),
+                (":launching", s("launching")),
+                (":owner", s(owner)),
+                (":writer", s(writer.clone())),
                 (":run", s(run_id)),
                 (":version", s(pipeline_version_id)),
                 (":rs", s(run_state)),
                 (":now", n(now.secs())),
-            ],
-            vec![
+            ] {
+                outcome = outcome.expression_attribute_values(k, v);
+            }
+            for (k, v) in [
+                ("#ls", "launch_state"),
+                ("#owner", "launch_owner"),
+                ("#writer", "launch_recorded_by"),
                 ("#run", "run_id"),
                 ("#version", "run_version"),
                 ("#rs", "run_state"),
                 ("#at", "launched_at"),
                 ("#reason", "launch_reason"),
-            ],
-        )
-        .await
+            ] {
+                outcome = outcome.expression_attribute_names(k, v);
+            }
+            let mut items = vec![
+                aws_sdk_dynamodb::types::TransactWriteItem::builder()
+                    .update(super::build(outcome.build())?)
+                    .build(),
+            ];
+            items.extend(super::dataset::baseline_updates(
+                &self.table,
+                &request.snapshot,
+                now,
+                &read,
+            )?);
+            let mine = Mine {
+                pk: request_key(&request.id),
+                attr: "launch_recorded_by",
+                writer: &writer,
+            };
+            let seed = format!("started {writer} {run_id}");
+            if self
+                .transact(
+                    "record run started (TransactWriteItems)",
+                    items,
+                    mine,
+                    &seed,
+                )
+                .await?
+            {
+                return Ok(true);
+            }
+            // Cancelled: the lease was taken over (the other job reports), or a baseline moved
+            // meanwhile (another approval's run started): read again.
+            let still_ours = matches!(
+                LaunchStore::launch(self, &request.id).await?.and_then(|l| l.state),
+                Some(LaunchState::Launching { owner: o, .. }) if o == owner
+            );
+            if !still_ours {
+                return Ok(false);
+            }
+        }
+        Err(StoreError::Dynamo {
+            op: "record run started",
+            reason: format!(
+                "the trained baseline kept moving; gave up after {BASELINE_ATTEMPTS} attempts"
+            ),
+        })
     }
 
     async fn record_failed(

@@ -8,6 +8,7 @@
 //! | `window#<key>`          | one schedule window: its rendered message and whether it posted  |
 //! | `audit#<request id>`    | the decision on a request, as an audit record                    |
 //! | `last_decision`         | the most recent decision, for the status view                    |
+//! | `last_approval`         | the most recent Train! decision (tables from before it: `last_decision`) |
 //! | `idem#<key>`            | an `Idempotency-Key`: the body's hash, then the stored answer    |
 //! | `heartbeat`             | when seek last succeeded, for the heartbeat metric and alarm     |
 //! | `manual_seek`           | who last started a count from Slack, and until when it holds the next off |
@@ -39,7 +40,7 @@ pub use history::{HISTORY_KEEP, HistoryEntry};
 pub use idempotency::{Claim, IDEMPOTENCY_TTL_SECS, IdempotencyStore, StoredAnswer};
 pub use launch::{Launch, LaunchState, LaunchStore};
 pub use manual_seek::{ManualSeek, ManualSeekStore};
-pub use status::{RunRecord, Status, StatusStore};
+pub use status::{ApprovalStore, RunRecord, Status, StatusStore, approval};
 pub use window::{Preparation, Prepared, SeekStore, Window, WindowState};
 
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
@@ -102,6 +103,7 @@ pub(super) fn window_key(key: &str) -> String {
 }
 pub(super) const LATEST: &str = "latest_request";
 pub(super) const LAST_DECISION: &str = "last_decision";
+pub(super) const LAST_APPROVAL: &str = "last_approval";
 
 pub(super) struct Reader<'a> {
     pub(super) item: &'a Item,

@@ -70,7 +70,7 @@ pub enum Prepared {
 }
 
 /// What seek needs from the table.
-pub trait SeekStore: Send + Sync {
+pub trait SeekStore: super::ApprovalStore + Send + Sync {
     fn datasets(
         &self,
         names: &[String],
