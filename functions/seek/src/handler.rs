@@ -13,48 +13,24 @@ use ct_shared::aws::dynamo::{
 use ct_shared::aws::s3::{CountError, ObjectCounter, S3Counter, Tally};
 use ct_shared::config::SeekConfig;
 use ct_shared::domain::{self, ApprovalRequest, Baseline, Count, Verdict};
-use ct_shared::metrics::{Line, Unit};
+
 use ct_shared::slack::{RetryPolicy, SlackClient, SlackError, SlackPoster, messages};
 use serde::Serialize;
 use serde_json::Value;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+mod heartbeat;
+mod metrics;
+mod trigger;
+
+pub use heartbeat::{Beat, heartbeat};
+pub use metrics::metrics;
+pub use trigger::{Trigger, parse_trigger};
+
 /// How long one delivery may hold the right to post a window before another may take it.
 pub const LEASE_SECS: i64 = 120;
 /// Attempts at preparing a window when something it read changed meanwhile.
 const PREPARE_ATTEMPTS: usize = 3;
-
-/// What started this seek.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Trigger {
-    /// An EventBridge rule or Scheduler delivery: `time` is the scheduled time, shared by
-    /// every delivery and retry of the same window.
-    Scheduled { time: Timestamp, id: Option<String> },
-    /// `{}`: seek now. Lambda's own retries of one invocation keep its request id.
-    Manual,
-    /// The heartbeat schedule (`"detail-type": "Heartbeat"`): count nothing, post nothing;
-    /// report how long ago seek last succeeded (`LastSeekAge`), for the heartbeat alarm.
-    Heartbeat,
-}
-
-impl Trigger {
-    /// The window's time: the scheduled time, or `now` for a manual seek.
-    pub fn time(&self, now: Timestamp) -> Timestamp {
-        match self {
-            Trigger::Scheduled { time, .. } => *time,
-            Trigger::Manual | Trigger::Heartbeat => now,
-        }
-    }
-
-    /// The durable de-duplication key.
-    pub fn window(&self, invocation_id: &str) -> String {
-        match self {
-            Trigger::Scheduled { time, .. } => format!("scheduled#{}", time.rfc3339()),
-            Trigger::Manual => format!("manual#{invocation_id}"),
-            Trigger::Heartbeat => format!("heartbeat#{invocation_id}"),
-        }
-    }
-}
 
 /// Why seek failed. Each is returned to Lambda as an error, so an async invocation is retried.
 #[derive(Debug, thiserror::Error)]
@@ -96,37 +72,6 @@ impl From<SeekError> for lambda_runtime::Diagnostic {
             error_message: e.to_string(),
         }
     }
-}
-
-/// Reads the event: `{}`, an EventBridge "Scheduled Event", or the same shape built by an
-/// EventBridge Scheduler input template.
-pub fn parse_trigger(event: &Value) -> Result<Trigger, SeekError> {
-    let obj = event
-        .as_object()
-        .ok_or_else(|| SeekError::BadEvent("expected a JSON object".into()))?;
-    if obj.is_empty() {
-        return Ok(Trigger::Manual);
-    }
-    if let Some(kind) = obj.get("detail-type") {
-        match kind.as_str() {
-            Some("Scheduled Event") => {}
-            Some("Heartbeat") => return Ok(Trigger::Heartbeat),
-            _ => {
-                return Err(SeekError::BadEvent(format!(
-                    "detail-type {kind} is neither \"Scheduled Event\" nor \"Heartbeat\""
-                )));
-            }
-        }
-    }
-    let time = obj.get("time").ok_or_else(|| {
-        SeekError::BadEvent("expected {} or a Scheduled Event with a \"time\" field".into())
-    })?;
-    let time = time
-        .as_str()
-        .and_then(Timestamp::parse_rfc3339)
-        .ok_or_else(|| SeekError::BadEvent(format!("time {time} is not an RFC 3339 date-time")))?;
-    let id = obj.get("id").and_then(Value::as_str).map(str::to_owned);
-    Ok(Trigger::Scheduled { time, id })
 }
 
 /// What happened, returned as the invocation's result.
@@ -420,16 +365,6 @@ pub enum Answer {
     Heartbeat(Beat),
 }
 
-/// A heartbeat's reading: how long ago seek last succeeded.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Beat {
-    /// When seek last succeeded, or (with no `window`) when the first heartbeat started the
-    /// clock because none had yet.
-    pub last_seek: String,
-    pub window: Option<String>,
-    pub age_seconds: i64,
-}
-
 /// The Lambda entry point (`main` runs this): a heartbeat, or a seek.
 pub async fn serve<C: ObjectCounter, S: SeekStore + HeartbeatStore, P: SlackPoster>(
     seeker: &Seeker<C, S, P>,
@@ -441,24 +376,6 @@ pub async fn serve<C: ObjectCounter, S: SeekStore + HeartbeatStore, P: SlackPost
             .map(Answer::Heartbeat);
     }
     handle(seeker, event).await.map(Answer::Seek)
-}
-
-/// The heartbeat: reads when seek last succeeded and emits its age as `LastSeekAge`.
-pub async fn heartbeat<C, S: HeartbeatStore, P>(
-    seeker: &Seeker<C, S, P>,
-    now: Timestamp,
-) -> Result<Beat, SeekError> {
-    let last = seeker.store.last_seek(now).await?;
-    let age = now.secs().saturating_sub(last.since.secs()).max(0);
-    Line::new(&seeker.config.common.stack)
-        .metric("LastSeekAge", Unit::Seconds, age as f64)
-        .emit(now);
-    tracing::info!(last_seek = %last.since, window = ?last.window, age_seconds = age, "heartbeat");
-    Ok(Beat {
-        last_seek: last.since.rfc3339(),
-        window: last.window,
-        age_seconds: age,
-    })
 }
 
 /// A seek: the event, then [`Seeker::run`] at the current time; a success is recorded for the
@@ -494,43 +411,6 @@ pub async fn handle<C: ObjectCounter, S: SeekStore + HeartbeatStore, P: SlackPos
     Ok(outcome)
 }
 
-/// The metrics of a successful seek: per dataset it counted, `Objects`, `NewObjects`,
-/// `NewBytes`, `Removed` and (for a threshold in objects) `Threshold`; per run, `SeekSucceeded`
-/// and `LastSeekAge` 0 (the heartbeat), and when it counted, `CountSeconds`, `ListRequests` and
-/// `Asked`.
-pub fn metrics(stack: &str, outcome: &Outcome) -> Vec<Line> {
-    let mut lines: Vec<Line> = outcome
-        .counts
-        .iter()
-        .map(|c| {
-            let line = Line::new(stack)
-                .dimension("Dataset", c.name.as_str())
-                .count("Objects", c.seeked)
-                .count("NewObjects", c.new_objects())
-                .metric("NewBytes", Unit::Bytes, c.new_bytes as f64)
-                .count("Removed", c.removed());
-            match c.threshold.objects() {
-                Some(t) => line.count("Threshold", t),
-                None => line,
-            }
-        })
-        .collect();
-    let mut run =
-        Line::new(stack)
-            .count("SeekSucceeded", 1)
-            .metric("LastSeekAge", Unit::Seconds, 0.0);
-    if !outcome.counted.is_empty() {
-        let seconds = outcome.counted.iter().map(|c| c.seconds).sum();
-        let requests = outcome.counted.iter().map(|c| c.tally.list_requests).sum();
-        run = run
-            .metric("CountSeconds", Unit::Seconds, seconds)
-            .count("ListRequests", requests)
-            .count("Asked", u64::from(outcome.verdict == Verdict::Ask));
-    }
-    lines.push(run);
-    lines
-}
-
 /// Waits for the next whole second of the wall clock and returns it: the snapshot's time, when
 /// this count began. S3 lists `LastModified` to the second, and the next count takes an object
 /// as new when it was modified at or after this second. Listing only from a whole second on
@@ -555,49 +435,4 @@ fn counting_stops_at(deadline: SystemTime) -> SystemTime {
         .duration_since(SystemTime::now())
         .unwrap_or_default();
     deadline - (left / 5).min(Duration::from_secs(20))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn reads_classic_rule_scheduler_and_manual_events() {
-        let rule = json!({
-            "version": "0", "id": "53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa",
-            "detail-type": "Scheduled Event", "source": "aws.events",
-            "account": "123456789012", "time": "2026-11-24T00:00:00Z", "region": "us-east-1",
-            "resources": ["arn:aws:events:us-east-1:123456789012:rule/ct-trigger-weekly"], "detail": {}
-        });
-        let t = parse_trigger(&rule).unwrap();
-        assert_eq!(t.window("r1"), "scheduled#2026-11-24T00:00:00Z");
-        let scheduler = json!({"detail-type": "Scheduled Event", "id": "exec-2", "time": "2026-11-24T00:00:00Z"});
-        assert_eq!(
-            parse_trigger(&scheduler).unwrap().window("r2"),
-            t.window("r1"),
-            "same window, other delivery"
-        );
-        assert_eq!(parse_trigger(&json!({})).unwrap(), Trigger::Manual);
-        let beat = json!({"detail-type": "Heartbeat", "source": "aws.scheduler", "time": "2026-11-24T06:00:00Z"});
-        assert_eq!(parse_trigger(&beat).unwrap(), Trigger::Heartbeat);
-        assert_eq!(Trigger::Manual.window("req-9"), "manual#req-9");
-    }
-
-    #[test]
-    fn refuses_other_events() {
-        for bad in [
-            json!([]),
-            json!("x"),
-            json!({"detail-type": "Object Created", "time": "2026-11-24T00:00:00Z"}),
-            json!({"time": "last tuesday"}),
-            json!({"time": 5}),
-            json!({"Records": []}),
-        ] {
-            assert!(
-                matches!(parse_trigger(&bad), Err(SeekError::BadEvent(_))),
-                "{bad}"
-            );
-        }
-    }
 }
