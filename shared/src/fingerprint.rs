@@ -42,11 +42,12 @@ pub fn hash(bytes: &[u8], seed: u64) -> u64 {
     fold(h ^ MIX_B, MIX_A ^ seed)
 }
 
-/// One object's term of its prefix's fingerprint: its key, ETag (as listed, quotes included)
-/// and size, each hashed with its own key so that the fields cannot stand in for each other.
-pub fn term(key: &str, etag: &str, size: u64) -> u64 {
+/// One object's term of its prefix's fingerprint: its key, ETag (its XML text as S3 lists it,
+/// `&quot;...&quot;`) and size, each hashed with its own key so that the fields cannot stand in
+/// for each other.
+pub fn term(key: &str, etag: &[u8], size: u64) -> u64 {
     let k = hash(key.as_bytes(), SEED_KEY);
-    let e = hash(etag.as_bytes(), SEED_ETAG);
+    let e = hash(etag, SEED_ETAG);
     fold(k ^ size.wrapping_mul(SEED_SIZE), e ^ MIX_C) ^ k
 }
 
@@ -95,27 +96,47 @@ mod tests {
 
     #[test]
     fn terms_depend_on_every_field_and_sums_on_no_order() {
-        let a = term("train/a/1.jsonl", "\"d41d8cd98f00b204e9800998ecf8427e\"", 3);
+        let a = term(
+            "train/a/1.jsonl",
+            b"\"d41d8cd98f00b204e9800998ecf8427e\"",
+            3,
+        );
         assert_eq!(
             a,
-            term("train/a/1.jsonl", "\"d41d8cd98f00b204e9800998ecf8427e\"", 3)
+            term(
+                "train/a/1.jsonl",
+                b"\"d41d8cd98f00b204e9800998ecf8427e\"",
+                3
+            )
         );
         assert_ne!(
             a,
-            term("train/a/1.jsonl", "\"d41d8cd98f00b204e9800998ecf8427f\"", 3)
+            term(
+                "train/a/1.jsonl",
+                b"\"d41d8cd98f00b204e9800998ecf8427f\"",
+                3
+            )
         );
         assert_ne!(
             a,
-            term("train/a/1.jsonl", "\"d41d8cd98f00b204e9800998ecf8427e\"", 4)
+            term(
+                "train/a/1.jsonl",
+                b"\"d41d8cd98f00b204e9800998ecf8427e\"",
+                4
+            )
         );
         assert_ne!(
             a,
-            term("train/a/2.jsonl", "\"d41d8cd98f00b204e9800998ecf8427e\"", 3)
+            term(
+                "train/a/2.jsonl",
+                b"\"d41d8cd98f00b204e9800998ecf8427e\"",
+                3
+            )
         );
         // A key and an ETag swapped are another object.
-        assert_ne!(term("x", "y", 0), term("y", "x", 0));
+        assert_ne!(term("x", b"y", 0), term("y", b"x", 0));
         let terms: Vec<u64> = (0..1000)
-            .map(|i| term(&format!("k{i}"), "\"e\"", i))
+            .map(|i| term(&format!("k{i}"), b"\"e\"", i))
             .collect();
         let forward = terms.iter().fold(0u64, |s, t| s.wrapping_add(*t));
         let backward = terms.iter().rev().fold(0u64, |s, t| s.wrapping_add(*t));
@@ -132,7 +153,7 @@ mod tests {
         // Stored fingerprints are compared across versions: these values must never change.
         let pinned = term(
             "train/embedding/img_000000001.jpg",
-            "\"0123456789abcdef\"",
+            b"\"0123456789abcdef\"",
             1234,
         );
         assert_eq!(Fingerprint(pinned).to_string().len(), 16);

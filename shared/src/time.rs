@@ -61,7 +61,11 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
 /// (`2026-11-24T00:00:00.000Z`) is read by position, in a few nanoseconds; any other spelling
 /// (an offset, lower-case letters) goes through the full parser.
 pub fn epoch_secs(text: &str) -> Option<i64> {
-    let b = text.as_bytes();
+    epoch_secs_of(text.as_bytes())
+}
+
+/// [`epoch_secs`] of bytes as a page holds them (only the slow path needs them to be text).
+pub fn epoch_secs_of(b: &[u8]) -> Option<i64> {
     let digits = |from: usize, to: usize| -> Option<i64> {
         let mut n = 0i64;
         for &c in b.get(from..to)? {
@@ -104,7 +108,10 @@ pub fn epoch_secs(text: &str) -> Option<i64> {
             return None;
         }
     }
-    Timestamp::parse_rfc3339(text).map(Timestamp::secs)
+    std::str::from_utf8(b)
+        .ok()
+        .and_then(Timestamp::parse_rfc3339)
+        .map(Timestamp::secs)
 }
 
 impl fmt::Display for Timestamp {

@@ -60,7 +60,7 @@ fn meta_of(key: &str) -> Meta {
     Meta {
         size,
         new: h & (1 << 40) != 0,
-        term: crate::fingerprint::term(key, "\"etag\"", size),
+        term: crate::fingerprint::term(key, b"&quot;etag&quot;", size),
     }
 }
 

@@ -61,10 +61,7 @@ impl Intercept for KeyTap {
             return Ok(());
         };
         let inner = std::mem::replace(response.body_mut(), SdkBody::taken());
-        let sink = PageKeys {
-            since: slot.since,
-            keys: Keys::default(),
-        };
+        let sink = PageKeys::new(slot.since);
         *response.body_mut() = SdkBody::from_body_1_x(Condense {
             inner,
             split: Splitter::new(sink),
@@ -124,21 +121,64 @@ impl Body for Condense {
 const OPEN: &[u8] = b"<Contents>";
 const CLOSE: &[u8] = b"</Contents>";
 
+/// The two searchers a page is scanned with, built once: `memmem::find` builds its searcher on
+/// every call, which was about a fifth of seek's CPU per key (perf, 2 x 1M keys).
+static FIND_OPEN: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+    std::sync::LazyLock::new(|| memchr::memmem::Finder::new(OPEN));
+static FIND_CLOSE: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+    std::sync::LazyLock::new(|| memchr::memmem::Finder::new(CLOSE));
+
 /// One `<Contents>`, as the reader takes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Object<'a> {
     pub key: Cow<'a, str>,
     /// `Size`, in bytes.
     pub size: u64,
-    /// `LastModified`, in whole seconds since the epoch (S3 lists it to the second).
-    pub modified: i64,
-    /// `ETag` as listed (quotes included), or empty when the page has none.
-    pub etag: Cow<'a, str>,
+    /// `LastModified`'s text, as listed (`2026-11-24T00:00:07.000Z`): compared as it is when
+    /// it has S3's shape, read only when asked for ([`Object::modified`]).
+    pub modified_xml: &'a [u8],
+    /// `ETag`'s XML text as listed (quotes included, as `&quot;`), or empty when the page has
+    /// none: hashed as it is, and decoded only when asked for ([`Object::etag`]).
+    pub etag_xml: &'a [u8],
 }
 
-/// What becomes of each object a page holds.
+impl Object<'_> {
+    /// The ETag, its entities decoded (`"9b2c"`).
+    pub fn etag(&self) -> Result<Cow<'_, str>, String> {
+        unescape(self.etag_xml)
+    }
+
+    /// `LastModified`, in whole seconds since the epoch (S3 lists it to the second).
+    pub fn modified(&self) -> Result<i64, String> {
+        crate::time::epoch_secs_of(self.modified_xml.trim_ascii()).ok_or_else(|| {
+            format!(
+                "LastModified {:?} is not an RFC 3339 date-time",
+                String::from_utf8_lossy(self.modified_xml)
+            )
+        })
+    }
+
+    /// Whether it was last modified at or after `since` (whose first 19 bytes, RFC 3339 in UTC
+    /// to the second, are `since_text`). S3's own spelling (`YYYY-MM-DDTHH:MM:SS[.fff]Z`)
+    /// compares as text, in the order of time, with no date arithmetic per object; any other is
+    /// read in full.
+    fn modified_since(&self, since: i64, since_text: &[u8; 19]) -> Result<bool, String> {
+        let m = self.modified_xml;
+        let s3_shaped = m.len() >= 20
+            && m[4] == b'-'
+            && m[10] == b'T'
+            && m[19..].last() == Some(&b'Z')
+            && (m[19] == b'Z' || m[19] == b'.');
+        if s3_shaped {
+            return Ok(&m[..19] >= since_text.as_slice());
+        }
+        Ok(self.modified()? >= since)
+    }
+}
+
+/// What becomes of each object a page holds. An error fails the page.
 pub trait Sink {
-    fn object(&mut self, object: &Object<'_>);
+    fn object(&mut self, object: &Object<'_>) -> Result<(), String>;
 }
 
 /// seek's sink: each object's key and [`Meta`]. An object is new when it was last modified at
@@ -146,18 +186,40 @@ pub trait Sink {
 /// began is new to the next count, never missed).
 #[derive(Debug, Default)]
 pub struct PageKeys {
-    pub since: Option<i64>,
+    /// `since` in seconds, and as RFC 3339 text to the second.
+    since: Option<(i64, [u8; 19])>,
     pub keys: Keys,
 }
 
+impl PageKeys {
+    pub fn new(since: Option<i64>) -> Self {
+        let since = since.map(|secs| {
+            let mut text = [0u8; 19];
+            let rfc = crate::Timestamp::from_secs(secs).rfc3339();
+            let n = rfc.len().min(19);
+            text[..n].copy_from_slice(&rfc.as_bytes()[..n]);
+            (secs, text)
+        });
+        Self {
+            since,
+            keys: Keys::default(),
+        }
+    }
+}
+
 impl Sink for PageKeys {
-    fn object(&mut self, o: &Object<'_>) {
+    fn object(&mut self, o: &Object<'_>) -> Result<(), String> {
+        let new = match &self.since {
+            None => true,
+            Some((secs, text)) => o.modified_since(*secs, text)?,
+        };
         let meta = Meta {
             size: o.size,
-            new: self.since.is_none_or(|since| o.modified >= since),
-            term: crate::fingerprint::term(&o.key, &o.etag, o.size),
+            new,
+            term: crate::fingerprint::term(&o.key, o.etag_xml, o.size),
         };
         self.keys.push_object(&o.key, &meta);
+        Ok(())
     }
 }
 
@@ -172,13 +234,14 @@ pub struct Listed {
 
 /// Every object in full.
 impl Sink for Vec<Listed> {
-    fn object(&mut self, o: &Object<'_>) {
+    fn object(&mut self, o: &Object<'_>) -> Result<(), String> {
         self.push(Listed {
             key: o.key.to_string(),
             size: o.size,
-            modified: o.modified,
-            etag: o.etag.to_string(),
+            modified: o.modified()?,
+            etag: o.etag()?.into_owned(),
         });
+        Ok(())
     }
 }
 
@@ -209,7 +272,9 @@ impl<S: Sink> Splitter<S> {
     pub fn feed(&mut self, mut bytes: &[u8]) {
         while self.failed.is_none() && !self.carry.is_empty() && !bytes.is_empty() {
             // Finish the kept piece with the input up to the next "</Contents>" (or all of it).
-            let take = memchr::memmem::find(bytes, CLOSE).map_or(bytes.len(), |i| i + CLOSE.len());
+            let take = FIND_CLOSE
+                .find(bytes)
+                .map_or(bytes.len(), |i| i + CLOSE.len());
             let mut carry = std::mem::take(&mut self.carry);
             carry.extend_from_slice(&bytes[..take]);
             let used = self.scan(&carry);
@@ -229,7 +294,7 @@ impl<S: Sink> Splitter<S> {
     fn scan(&mut self, buf: &[u8]) -> usize {
         let mut at = 0;
         loop {
-            let Some(start) = memchr::memmem::find(&buf[at..], OPEN).map(|i| at + i) else {
+            let Some(start) = FIND_OPEN.find(&buf[at..]).map(|i| at + i) else {
                 // Keep a tail that could be the start of "<Contents>".
                 let keep = (buf.len() - at).min(OPEN.len() - 1);
                 let end = buf.len() - keep;
@@ -237,15 +302,13 @@ impl<S: Sink> Splitter<S> {
                 return end;
             };
             self.rest.extend_from_slice(&buf[at..start]);
-            let Some(end) = memchr::memmem::find(&buf[start..], CLOSE).map(|i| start + i) else {
+            let Some(end) = FIND_CLOSE.find(&buf[start..]).map(|i| start + i) else {
                 return start;
             };
-            match object(&buf[start + OPEN.len()..end]) {
-                Ok(o) => self.sink.object(&o),
-                Err(e) => {
-                    self.failed = Some(e);
-                    return buf.len();
-                }
+            if let Err(e) = object(&buf[start + OPEN.len()..end]).and_then(|o| self.sink.object(&o))
+            {
+                self.failed = Some(e);
+                return buf.len();
             }
             at = end + CLOSE.len();
         }
@@ -256,7 +319,7 @@ impl<S: Sink> Splitter<S> {
         if let Some(e) = self.failed {
             return (self.rest, Err(e));
         }
-        if memchr::memmem::find(&self.carry, OPEN).is_some() {
+        if FIND_OPEN.find(&self.carry).is_some() {
             return (self.rest, Err("a <Contents> is not closed".into()));
         }
         self.rest.append(&mut self.carry);
@@ -276,82 +339,162 @@ pub fn split_contents(xml: &[u8]) -> (Vec<u8>, Result<Vec<Listed>, String>) {
 /// (`StorageClass`, `Owner`, checksums) are passed over. `Key`, `LastModified` and `Size` are
 /// required.
 fn object(xml: &[u8]) -> Result<Object<'_>, String> {
-    let (mut key, mut modified, mut etag, mut size) = (None, None, None, None);
-    let mut at = 0;
-    while let Some(lt) = memchr::memchr(b'<', &xml[at..]) {
-        let name_at = at + lt + 1;
-        let gt = memchr::memchr(b'>', &xml[name_at..])
-            .map(|i| name_at + i)
-            .ok_or("a tag in a <Contents> is not closed")?;
-        let name = &xml[name_at..gt];
-        at = gt + 1;
-        let field = match name {
-            b"Key" => &mut key,
-            b"LastModified" => &mut modified,
-            b"ETag" => &mut etag,
-            b"Size" => &mut size,
-            _ => continue,
-        };
-        // Text runs to the next tag (a `<` in text is always escaped), which must close it.
-        let end = memchr::memchr(b'<', &xml[at..]).map_or(xml.len(), |i| at + i);
-        let after = &xml[end..];
-        let closes = after.len() > name.len() + 2
-            && after.starts_with(b"</")
-            && &after[2..2 + name.len()] == name
-            && after[2 + name.len()] == b'>';
-        if !closes {
-            return Err(format!(
-                "<{}> in a <Contents> holds more than text",
-                String::from_utf8_lossy(name)
-            ));
-        }
-        if field.is_none() {
-            *field = Some(&xml[at..end]);
-        }
-        at = end + name.len() + 3;
+    let mut fields = Fields::default();
+    // S3 lists a `<Contents>`'s children in one order, so each is looked for where the one
+    // before it ended; anything else (another order, spaces between, children this reader
+    // does not know) is read by the general scan.
+    if !fields.in_s3_order(xml) {
+        fields = Fields::default();
+        fields.scan(xml)?;
     }
-    let key = unescape(key.ok_or("a <Contents> has no <Key>")?)?;
-    let modified = modified.ok_or("a <Contents> has no <LastModified>")?;
-    let modified = std::str::from_utf8(modified)
-        .ok()
-        .and_then(|t| crate::time::epoch_secs(t.trim()))
-        .ok_or_else(|| {
-            format!(
-                "LastModified {:?} is not an RFC 3339 date-time",
-                String::from_utf8_lossy(modified)
-            )
-        })?;
-    let size = size.ok_or("a <Contents> has no <Size>")?;
-    let size = std::str::from_utf8(size)
-        .ok()
-        .map(str::trim)
-        .filter(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()))
-        .and_then(|t| t.parse::<u64>().ok())
-        .ok_or_else(|| {
-            format!(
-                "Size {:?} is not a whole number",
-                String::from_utf8_lossy(size)
-            )
-        })?;
-    let etag = match etag {
-        Some(e) => unescape(e)?,
-        None => Cow::Borrowed(""),
-    };
+    let key = unescape(fields.key.ok_or("a <Contents> has no <Key>")?)?;
+    let modified_xml = fields
+        .modified
+        .ok_or("a <Contents> has no <LastModified>")?;
+    let size = fields.size.ok_or("a <Contents> has no <Size>")?;
+    let size = whole_number(size.trim_ascii()).ok_or_else(|| {
+        format!(
+            "Size {:?} is not a whole number",
+            String::from_utf8_lossy(size)
+        )
+    })?;
+    // The ETag is hashed as listed; a sink that wants it as text decodes (and checks) it.
     Ok(Object {
         key,
         size,
-        modified,
-        etag,
+        modified_xml,
+        etag_xml: fields.etag.unwrap_or_default(),
     })
 }
 
-/// XML text to a string: the five named entities and numeric character references.
+/// The text of the children of one `<Contents>` that the reader takes.
+#[derive(Default)]
+struct Fields<'a> {
+    key: Option<&'a [u8]>,
+    modified: Option<&'a [u8]>,
+    etag: Option<&'a [u8]>,
+    size: Option<&'a [u8]>,
+}
+
+/// `<name>text</name>` at the start of `xml`: the text and what follows the closing tag.
+fn element<'a>(xml: &'a [u8], name: &[u8]) -> Option<(&'a [u8], &'a [u8])> {
+    let rest = xml
+        .strip_prefix(b"<")?
+        .strip_prefix(name)?
+        .strip_prefix(b">")?;
+    let end = memchr::memchr(b'<', rest)?;
+    let after = rest[end..]
+        .strip_prefix(b"</")?
+        .strip_prefix(name)?
+        .strip_prefix(b">")?;
+    Some((&rest[..end], after))
+}
+
+impl<'a> Fields<'a> {
+    /// `Key`, `LastModified`, `ETag`, then (past any checksum elements) `Size`, each right
+    /// after the one before: S3's order. False when the page is laid out otherwise.
+    fn in_s3_order(&mut self, xml: &'a [u8]) -> bool {
+        let Some((key, rest)) = element(xml, b"Key") else {
+            return false;
+        };
+        let Some((modified, rest)) = element(rest, b"LastModified") else {
+            return false;
+        };
+        let Some((etag, mut rest)) = element(rest, b"ETag") else {
+            return false;
+        };
+        for skippable in [&b"ChecksumAlgorithm"[..], b"ChecksumType"] {
+            if let Some((_, after)) = element(rest, skippable) {
+                rest = after;
+            }
+        }
+        let Some((size, mut rest)) = element(rest, b"Size") else {
+            return false;
+        };
+        if let Some((_, after)) = element(rest, b"StorageClass") {
+            rest = after;
+        }
+        // Anything more (Owner, RestoreStatus) is for the general scan, which also checks it.
+        if !rest.is_empty() {
+            return false;
+        }
+        *self = Fields {
+            key: Some(key),
+            modified: Some(modified),
+            etag: Some(etag),
+            size: Some(size),
+        };
+        true
+    }
+
+    /// Every child, wherever it stands; the first of each name counts.
+    fn scan(&mut self, xml: &'a [u8]) -> Result<(), String> {
+        let mut at = 0;
+        while let Some(lt) = memchr::memchr(b'<', &xml[at..]) {
+            let name_at = at + lt + 1;
+            let gt = memchr::memchr(b'>', &xml[name_at..])
+                .map(|i| name_at + i)
+                .ok_or("a tag in a <Contents> is not closed")?;
+            let name = &xml[name_at..gt];
+            at = gt + 1;
+            let field = match name {
+                b"Key" => &mut self.key,
+                b"LastModified" => &mut self.modified,
+                b"ETag" => &mut self.etag,
+                b"Size" => &mut self.size,
+                _ => continue,
+            };
+            // Text runs to the next tag (a `<` in text is always escaped), which must close it.
+            let end = memchr::memchr(b'<', &xml[at..]).map_or(xml.len(), |i| at + i);
+            let after = &xml[end..];
+            let closes = after.len() > name.len() + 2
+                && after.starts_with(b"</")
+                && &after[2..2 + name.len()] == name
+                && after[2 + name.len()] == b'>';
+            if !closes {
+                return Err(format!(
+                    "<{}> in a <Contents> holds more than text",
+                    String::from_utf8_lossy(name)
+                ));
+            }
+            if field.is_none() {
+                *field = Some(&xml[at..end]);
+            }
+            at = end + name.len() + 3;
+        }
+        Ok(())
+    }
+}
+
+/// ASCII digits as a `u64`, without going through `str`.
+fn whole_number(digits: &[u8]) -> Option<u64> {
+    if digits.is_empty() || digits.len() > 20 {
+        return None;
+    }
+    let mut n = 0u64;
+    for &d in digits {
+        if !d.is_ascii_digit() {
+            return None;
+        }
+        n = n.checked_mul(10)?.checked_add(u64::from(d - b'0'))?;
+    }
+    Some(n)
+}
+
+/// XML text to a string: the five named entities and character references (`&#13;`,
+/// `&#x1F600;`), as XML 1.0 spells them, to characters XML allows.
 fn unescape(raw: &[u8]) -> Result<Cow<'_, str>, String> {
     let text = std::str::from_utf8(raw).map_err(|_| "a key or ETag is not UTF-8".to_string())?;
     if !text.contains('&') {
         return Ok(Cow::Borrowed(text));
     }
     let mut out = String::with_capacity(text.len());
+    decode(text, &mut out)?;
+    Ok(Cow::Owned(out))
+}
+
+/// Decodes `text`'s entities into `out`.
+fn decode(text: &str, out: &mut String) -> Result<(), String> {
     let mut rest = text;
     while let Some(i) = rest.find('&') {
         out.push_str(&rest[..i]);
@@ -366,19 +509,24 @@ fn unescape(raw: &[u8]) -> Result<Cow<'_, str>, String> {
             "quot" => '"',
             "apos" => '\'',
             n => {
-                let code = match n.strip_prefix("#x").or_else(|| n.strip_prefix("#X")) {
-                    Some(hex) => u32::from_str_radix(hex, 16).ok(),
-                    None => n.strip_prefix('#').and_then(|d| d.parse().ok()),
+                let digits = |d: &str, radix: u32| {
+                    let ok = !d.is_empty() && d.chars().all(|c| c.is_digit(radix));
+                    ok.then(|| u32::from_str_radix(d, radix).ok()).flatten()
+                };
+                let code = match n.strip_prefix("#x") {
+                    Some(hex) => digits(hex, 16),
+                    None => n.strip_prefix('#').and_then(|d| digits(d, 10)),
                 };
                 code.and_then(char::from_u32)
-                    .ok_or_else(|| format!("an unknown entity &{n}; in a key"))?
+                    .filter(|c| crate::keyspace::xml_legal(*c))
+                    .ok_or_else(|| format!("an unknown entity &{n}; in a key or ETag"))?
             }
         };
         out.push(c);
         rest = &rest[i + semi + 1..];
     }
     out.push_str(rest);
-    Ok(Cow::Owned(out))
+    Ok(())
 }
 
 #[cfg(test)]
@@ -442,6 +590,37 @@ mod tests {
     }
 
     #[test]
+    fn s3s_order_and_any_other_read_the_same() {
+        let want = Listed {
+            key: "a/b".into(),
+            size: 42,
+            modified: 1_795_478_407,
+            etag: "\"e1\"".into(),
+        };
+        for contents in [
+            // S3's order, with and without checksum elements.
+            format!(
+                "<Key>a/b</Key>{MODIFIED}<ETag>&quot;e1&quot;</ETag><Size>42</Size><StorageClass>STANDARD</StorageClass>"
+            ),
+            format!(
+                "<Key>a/b</Key>{MODIFIED}<ETag>&quot;e1&quot;</ETag><ChecksumAlgorithm>CRC64NVME</ChecksumAlgorithm><ChecksumType>FULL_OBJECT</ChecksumType><Size>42</Size><StorageClass>STANDARD</StorageClass>"
+            ),
+            // Owner (fetch-owner), another order, spaces between: the general scan.
+            format!(
+                "<Key>a/b</Key>{MODIFIED}<ETag>&quot;e1&quot;</ETag><Size>42</Size><Owner><ID>o</ID><DisplayName>d</DisplayName></Owner><StorageClass>STANDARD</StorageClass>"
+            ),
+            format!("<Size>42</Size><ETag>&quot;e1&quot;</ETag>{MODIFIED}<Key>a/b</Key>"),
+            format!(
+                "\n  <Key>a/b</Key>\n  {MODIFIED}\n  <ETag>&quot;e1&quot;</ETag>\n  <Size>42</Size>\n"
+            ),
+        ] {
+            let page = format!("<R><Contents>{contents}</Contents></R>");
+            let objects = split_contents(page.as_bytes()).1.unwrap();
+            assert_eq!(objects, vec![want.clone()], "{page}");
+        }
+    }
+
+    #[test]
     fn seek_keeps_keys_sizes_newness_and_terms() {
         let xml = format!(
             "<R><Contents><Key>old</Key><LastModified>2026-11-24T00:00:06.999Z</LastModified><ETag>&quot;e&quot;</ETag><Size>10</Size></Contents>\
@@ -449,10 +628,7 @@ mod tests {
              <Contents><Key>later</Key><LastModified>2026-11-25T00:00:00.000Z</LastModified><ETag>&quot;f&quot;</ETag><Size>40</Size></Contents></R>"
         );
         let since = crate::time::epoch_secs("2026-11-24T00:00:07Z");
-        let mut s = Splitter::new(PageKeys {
-            since,
-            keys: Keys::default(),
-        });
+        let mut s = Splitter::new(PageKeys::new(since));
         s.feed(xml.as_bytes());
         let keys = s.finish().1.unwrap().keys;
         let got: Vec<(String, u64, bool)> = keys
@@ -471,7 +647,7 @@ mod tests {
         let sums = keys.sums();
         assert_eq!((sums.objects, sums.bytes), (3, 70));
         assert_eq!((sums.new_objects, sums.new_bytes), (2, 60));
-        let term = crate::fingerprint::term("later", "\"f\"", 40);
+        let term = crate::fingerprint::term("later", b"&quot;f&quot;", 40);
         assert_eq!(keys.entries()[2].1.term, term);
         // Without a baseline, everything is new.
         let mut s = Splitter::new(PageKeys::default());
@@ -490,6 +666,10 @@ mod tests {
             (format!("<Contents><Key>a</Key>{MODIFIED}<Size>-1</Size></Contents>"), "Size \"-1\""),
             ("<Contents><Key>a</Key><LastModified>Tuesday</LastModified><Size>1</Size></Contents>".into(), "Tuesday"),
             (format!("<Contents><Key>a<b/></Key>{MODIFIED}<Size>1</Size></Contents>"), "more than text"),
+            (format!("<Contents><Key>a</Key>{MODIFIED}<ETag>&quote;x</ETag><Size>1</Size></Contents>"), "&quote;"),
+            (format!("<Contents><Key>&#X41;</Key>{MODIFIED}<Size>1</Size></Contents>"), "&#X41;"),
+            (format!("<Contents><Key>&#+65;</Key>{MODIFIED}<Size>1</Size></Contents>"), "&#+65;"),
+            (format!("<Contents><Key>&#0;</Key>{MODIFIED}<Size>1</Size></Contents>"), "&#0;"),
         ] {
             let err = split_contents(page.as_bytes()).1.unwrap_err();
             assert!(err.contains(says), "{page}: {err}");
