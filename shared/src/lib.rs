@@ -4,6 +4,7 @@
 //! Nothing here depends on the Lambda runtime: the functions under `functions/` own their
 //! event shapes and only call into this crate.
 
+pub mod alarm;
 pub mod aws;
 pub mod config;
 pub mod domain;

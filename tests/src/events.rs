@@ -105,3 +105,99 @@ pub fn invocation<T>(payload: T, request_id: &str) -> lambda_runtime::LambdaEven
     context.request_id = request_id.to_owned();
     lambda_runtime::LambdaEvent::new(payload, context)
 }
+
+/// EventBridge's "CloudWatch Alarm State Change" for a single-metric alarm on a model-quality
+/// metric, in the shape AWS's documentation shows: `detail` with the alarm's name, its
+/// configuration's metric, and its state (`reasonData` a JSON document in a string).
+pub fn alarm_state_change(name: &str, state: &str, id: &str, value: f64, threshold: f64) -> Value {
+    json!({
+        "version": "0",
+        "id": id,
+        "detail-type": "CloudWatch Alarm State Change",
+        "source": "aws.cloudwatch",
+        "account": "123456789012",
+        "time": "2026-11-30T17:04:40Z",
+        "region": "us-east-1",
+        "resources": [format!("arn:aws:cloudwatch:us-east-1:123456789012:alarm:{name}")],
+        "detail": {
+            "alarmName": name,
+            "configuration": {
+                "description": "recall@10 of the ranking model",
+                "metrics": [{
+                    "id": "30b6c6b2-a864-43a2-4877-c09a1afc3b87",
+                    "metricStat": {
+                        "metric": {
+                            "dimensions": {"Model": "ranker"},
+                            "name": "recall@10",
+                            "namespace": "ML/Quality"
+                        },
+                        "period": 3600,
+                        "stat": "Average"
+                    },
+                    "returnData": true
+                }]
+            },
+            "previousState": {
+                "reason": "Threshold Crossed: 1 out of the last 1 datapoints [0.9 (29/11/26 16:00:00)] was not less than the threshold (0.85) (minimum 1 datapoint for ALARM -> OK transition).",
+                "reasonData": "{\"version\":\"1.0\",\"queryDate\":\"2026-11-29T17:04:40.985+0000\",\"startDate\":\"2026-11-29T16:00:00.000+0000\",\"statistic\":\"Average\",\"period\":3600,\"recentDatapoints\":[0.9],\"threshold\":0.85}",
+                "timestamp": "2026-11-29T17:04:40.987+0000",
+                "value": "OK"
+            },
+            "state": {
+                "reason": format!("Threshold Crossed: 1 out of the last 1 datapoints [{value} (30/11/26 16:00:00)] was less than the threshold ({threshold}) (minimum 1 datapoint for OK -> ALARM transition)."),
+                "reasonData": json!({
+                    "version": "1.0",
+                    "queryDate": "2026-11-30T17:04:40.985+0000",
+                    "startDate": "2026-11-30T16:00:00.000+0000",
+                    "statistic": "Average",
+                    "period": 3600,
+                    "recentDatapoints": [value],
+                    "threshold": threshold
+                }).to_string(),
+                "timestamp": "2026-11-30T17:04:40.989+0000",
+                "value": state
+            }
+        }
+    })
+}
+
+/// What a CloudWatch alarm whose action invokes a Lambda function sends it: `alarmArn` and
+/// `alarmData` (the alarm as EventBridge's `detail` has it), no `id`.
+pub fn alarm_action(name: &str, state: &str, at: &str, value: f64, threshold: f64) -> Value {
+    json!({
+        "source": "aws.cloudwatch",
+        "alarmArn": format!("arn:aws:cloudwatch:us-east-1:123456789012:alarm:{name}"),
+        "accountId": "123456789012",
+        "time": at,
+        "region": "us-east-1",
+        "alarmData": {
+            "alarmName": name,
+            "state": {
+                "value": state,
+                "reason": format!("Threshold Crossed: 1 out of the last 1 datapoints [{value}] was less than the threshold ({threshold})."),
+                "reasonData": json!({
+                    "version": "1.0",
+                    "queryDate": at,
+                    "statistic": "Average",
+                    "period": 60,
+                    "recentDatapoints": [value],
+                    "threshold": threshold
+                }).to_string(),
+                "timestamp": at
+            },
+            "previousState": {"value": "OK", "reason": "Threshold Crossed", "timestamp": "2026-11-30T11:00:00.000+0000"},
+            "configuration": {
+                "description": "NDCG of the ranking model",
+                "metrics": [{
+                    "id": "m1",
+                    "metricStat": {
+                        "metric": {"namespace": "ML/Quality", "name": "ndcg", "dimensions": {"Model": "ranker"}},
+                        "period": 60,
+                        "stat": "Average"
+                    },
+                    "returnData": true
+                }]
+            }
+        }
+    })
+}

@@ -19,10 +19,12 @@ use serde::Serialize;
 use serde_json::Value;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+mod alarm;
 mod heartbeat;
 mod metrics;
 mod trigger;
 
+pub use alarm::{AlarmAnswer, AlarmResult};
 pub use heartbeat::{Beat, heartbeat};
 pub use metrics::metrics;
 pub use trigger::{Trigger, parse_trigger};
@@ -298,7 +300,8 @@ impl<C: ObjectCounter, S: SeekStore, P: SlackPoster> Seeker<C, S, P> {
         let (window, counted, counts) = self
             .prepare(&key, trigger.time(now), invocation_id, now, stop)
             .await?;
-        let outcome = |result| Outcome {
+        let result = self.deliver(&key, &window, invocation_id, now).await?;
+        Ok(Outcome {
             window: key.clone(),
             result,
             verdict: window.verdict,
@@ -309,35 +312,46 @@ impl<C: ObjectCounter, S: SeekStore, P: SlackPoster> Seeker<C, S, P> {
                 .and_then(Value::as_str)
                 .unwrap_or_default()
                 .to_owned(),
-            counted: counted.clone(),
-            counts: counts.clone(),
-        };
+            counted,
+            counts,
+        })
+    }
+
+    /// Posts a prepared window once: under a lease, then marked posted. A window posted
+    /// already (by this delivery, whose answer was lost, or by another) is not posted again.
+    pub(crate) async fn deliver(
+        &self,
+        key: &str,
+        window: &Window,
+        invocation_id: &str,
+        now: Timestamp,
+    ) -> Result<Delivery, SeekError> {
         if window.state == WindowState::Posted {
             // A retry of the delivery that posted it (its answer was lost) answers as it did.
             if window.posted_by.as_deref() == Some(invocation_id) {
                 tracing::info!(window = %key, "this delivery posted the window already");
-                return Ok(outcome(Delivery::Posted));
+                return Ok(Delivery::Posted);
             }
             tracing::info!(window = %key, "window already posted; nothing to do");
-            return Ok(outcome(Delivery::Duplicate));
+            return Ok(Delivery::Duplicate);
         }
         if !self
             .store
-            .lease(&key, invocation_id, now, now.plus_secs(LEASE_SECS))
+            .lease(key, invocation_id, now, now.plus_secs(LEASE_SECS))
             .await?
         {
-            let now_stored = self.store.window(&key).await?;
+            let now_stored = self.store.window(key).await?;
             if let Some(w) = &now_stored
                 && w.state == WindowState::Posted
                 && w.posted_by.as_deref() == Some(invocation_id)
             {
-                return Ok(outcome(Delivery::Posted));
+                return Ok(Delivery::Posted);
             }
             if now_stored.map(|w| w.state) == Some(WindowState::Posted) {
                 tracing::info!(window = %key, "another delivery posted this window");
-                return Ok(outcome(Delivery::Duplicate));
+                return Ok(Delivery::Duplicate);
             }
-            return Err(SeekError::InProgress(key));
+            return Err(SeekError::InProgress(key.to_owned()));
         }
         let webhook = self.config.common.slack_webhook.expose();
         if let Err(e) = self
@@ -345,15 +359,14 @@ impl<C: ObjectCounter, S: SeekStore, P: SlackPoster> Seeker<C, S, P> {
             .post(webhook, &window.message, RetryPolicy::SCHEDULED)
             .await
         {
-            if let Err(release) = self.store.release(&key, invocation_id).await {
+            if let Err(release) = self.store.release(key, invocation_id).await {
                 tracing::warn!(window = %key, error = %release, "could not release the lease");
             }
             return Err(e.into());
         }
-        self.store.mark_posted(&key, invocation_id, now).await?;
-        let out = outcome(Delivery::Posted);
-        tracing::info!(window = %key, verdict = ?out.verdict, request_id = ?out.request_id, "posted to slack");
-        Ok(out)
+        self.store.mark_posted(key, invocation_id, now).await?;
+        tracing::info!(window = %key, verdict = ?window.verdict, request_id = ?window.request_id, "posted to slack");
+        Ok(Delivery::Posted)
     }
 }
 
@@ -363,19 +376,28 @@ impl<C: ObjectCounter, S: SeekStore, P: SlackPoster> Seeker<C, S, P> {
 pub enum Answer {
     Seek(Outcome),
     Heartbeat(Beat),
+    Alarm(AlarmAnswer),
 }
 
-/// The Lambda entry point (`main` runs this): a heartbeat, or a seek.
+/// The Lambda entry point (`main` runs this): a heartbeat, an alarm, or a seek.
 pub async fn serve<C: ObjectCounter, S: SeekStore + HeartbeatStore, P: SlackPoster>(
     seeker: &Seeker<C, S, P>,
     event: lambda_runtime::LambdaEvent<Value>,
 ) -> Result<Answer, SeekError> {
-    if parse_trigger(&event.payload)? == Trigger::Heartbeat {
-        return heartbeat(seeker, Timestamp::now())
+    match parse_trigger(&event.payload)? {
+        Trigger::Heartbeat => heartbeat(seeker, Timestamp::now())
             .await
-            .map(Answer::Heartbeat);
+            .map(Answer::Heartbeat),
+        Trigger::Alarm(alarm) => {
+            let now = Timestamp::now();
+            let answer = seeker
+                .on_alarm(&alarm, &event.context.request_id, now)
+                .await?;
+            alarm::metrics(&seeker.config.common.stack, &answer).emit(now);
+            Ok(Answer::Alarm(answer))
+        }
+        _ => handle(seeker, event).await.map(Answer::Seek),
     }
-    handle(seeker, event).await.map(Answer::Seek)
 }
 
 /// A seek: the event, then [`Seeker::run`] at the current time; a success is recorded for the
@@ -389,9 +411,9 @@ pub async fn handle<C: ObjectCounter, S: SeekStore + HeartbeatStore, P: SlackPos
         Trigger::Scheduled { id, time } => {
             tracing::info!(event_id = ?id, scheduled = %time, "scheduled seek")
         }
-        Trigger::Heartbeat => {
+        Trigger::Heartbeat | Trigger::Alarm(_) => {
             return Err(SeekError::BadEvent(
-                "a Heartbeat event is answered by seek::serve".into(),
+                "a Heartbeat or alarm event is answered by seek::serve".into(),
             ));
         }
         Trigger::Manual => {}

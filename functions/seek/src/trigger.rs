@@ -1,12 +1,13 @@
-//! What started a seek: the weekly schedule, a manual `{}`, or the heartbeat, read from the
-//! event as EventBridge and Scheduler deliver it.
+//! What started a seek: the weekly schedule, a manual `{}`, the heartbeat, or a CloudWatch
+//! alarm's state change, read from the event as EventBridge, Scheduler and CloudWatch deliver
+//! it.
 
 use crate::SeekError;
 use ct_shared::Timestamp;
 use serde_json::Value;
 
 /// What started this seek.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Trigger {
     /// An EventBridge rule or Scheduler delivery: `time` is the scheduled time, shared by
     /// every delivery and retry of the same window.
@@ -16,6 +17,9 @@ pub enum Trigger {
     /// The heartbeat schedule (`"detail-type": "Heartbeat"`): count nothing, post nothing;
     /// report how long ago seek last succeeded (`LastSeekAge`), for the heartbeat alarm.
     Heartbeat,
+    /// A model-quality alarm's state change (an EventBridge rule, or the alarm's own action):
+    /// asks on it as `POST /ask` would, once per delivery.
+    Alarm(ct_shared::alarm::Alarm),
 }
 
 impl Trigger {
@@ -23,7 +27,7 @@ impl Trigger {
     pub fn time(&self, now: Timestamp) -> Timestamp {
         match self {
             Trigger::Scheduled { time, .. } => *time,
-            Trigger::Manual | Trigger::Heartbeat => now,
+            Trigger::Manual | Trigger::Heartbeat | Trigger::Alarm(_) => now,
         }
     }
 
@@ -33,6 +37,7 @@ impl Trigger {
             Trigger::Scheduled { time, .. } => format!("scheduled#{}", time.rfc3339()),
             Trigger::Manual => format!("manual#{invocation_id}"),
             Trigger::Heartbeat => format!("heartbeat#{invocation_id}"),
+            Trigger::Alarm(a) => format!("alarm#{}", a.delivery),
         }
     }
 }
@@ -46,13 +51,19 @@ pub fn parse_trigger(event: &Value) -> Result<Trigger, SeekError> {
     if obj.is_empty() {
         return Ok(Trigger::Manual);
     }
+    if ct_shared::alarm::is_alarm(event) {
+        return ct_shared::alarm::parse(event)
+            .map(Trigger::Alarm)
+            .map_err(|e| SeekError::BadEvent(e.to_string()));
+    }
     if let Some(kind) = obj.get("detail-type") {
         match kind.as_str() {
             Some("Scheduled Event") => {}
             Some("Heartbeat") => return Ok(Trigger::Heartbeat),
             _ => {
                 return Err(SeekError::BadEvent(format!(
-                    "detail-type {kind} is neither \"Scheduled Event\" nor \"Heartbeat\""
+                    "detail-type {kind} is none of \"Scheduled Event\", \"Heartbeat\" and \
+                     \"CloudWatch Alarm State Change\""
                 )));
             }
         }

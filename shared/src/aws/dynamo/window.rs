@@ -76,6 +76,10 @@ pub trait SeekStore: super::ApprovalStore + Send + Sync {
         names: &[String],
     ) -> impl Future<Output = Result<HashMap<String, DatasetState>, StoreError>> + Send;
     fn latest_request_id(&self) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
+    fn request(
+        &self,
+        id: &str,
+    ) -> impl Future<Output = Result<Option<ApprovalRequest>, StoreError>> + Send;
     fn window(&self, key: &str) -> impl Future<Output = Result<Option<Window>, StoreError>> + Send;
     fn prepare(&self, p: &Preparation)
     -> impl Future<Output = Result<Prepared, StoreError>> + Send;
@@ -143,6 +147,10 @@ impl SeekStore for DynamoStore {
 
     async fn latest_request_id(&self) -> Result<Option<String>, StoreError> {
         self.read_latest().await
+    }
+
+    async fn request(&self, id: &str) -> Result<Option<ApprovalRequest>, StoreError> {
+        super::DecisionStore::request(self, id).await
     }
 
     async fn window(&self, k: &str) -> Result<Option<Window>, StoreError> {
