@@ -5,6 +5,7 @@
 
 use crate::Secret;
 use crate::domain::Threshold;
+use crate::slack::{Route, WebApi};
 use std::collections::HashMap;
 use std::fmt;
 
@@ -80,6 +81,8 @@ pub struct SecretBundle {
     send_token: Option<String>,
     #[serde(default)]
     kubeflow_token: Option<String>,
+    #[serde(default)]
+    slack_bot_token: Option<String>,
 }
 
 impl SecretBundle {
@@ -90,7 +93,8 @@ impl SecretBundle {
                 "SECRETS_ARN",
                 format!(
                     "the secret is not a JSON object with string fields slack_webhook_url, \
-                     slack_signing_secret, send_token, kubeflow_token (line {}, column {})",
+                     slack_bot_token, slack_signing_secret, send_token, kubeflow_token (line {}, \
+                     column {})",
                     e.line(),
                     e.column()
                 ),
@@ -118,6 +122,7 @@ impl fmt::Debug for SecretBundle {
             .field("slack_signing_secret", &self.slack_signing_secret.is_some())
             .field("send_token", &self.send_token.is_some())
             .field("kubeflow_token", &self.kubeflow_token.is_some())
+            .field("slack_bot_token", &self.slack_bot_token.is_some())
             .finish()
     }
 }
@@ -243,6 +248,49 @@ pub fn parse_datasets(text: &str) -> Result<Vec<Dataset>, String> {
     Ok(out)
 }
 
+/// A duration such as `7d`, `36h`, `90m` or `30s` (whole numbers); `0` means never (`None`).
+/// Unset, `default`.
+pub fn parse_duration(
+    env: &Env,
+    name: &'static str,
+    default: &str,
+) -> Result<Option<i64>, ConfigError> {
+    let raw = env.get(name).unwrap_or(default);
+    duration_secs(raw).map_err(|why| ConfigError::new(name, format!("{raw:?} {why}")))
+}
+
+/// `7d`, `36h`, `90m`, `30s` or `0` (never) in seconds.
+pub fn duration_secs(raw: &str) -> Result<Option<i64>, String> {
+    let expected = "is not a duration: a whole number with a unit, s, m, h or d (e.g. 7d, 36h), \
+                    or 0 for never";
+    if raw == "0" {
+        return Ok(None);
+    }
+    let (number, unit) = raw.split_at(raw.len().saturating_sub(1));
+    let scale = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(expected.into()),
+    };
+    if number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(expected.into());
+    }
+    let n: i64 = number.parse().map_err(|_| "is too long".to_string())?;
+    match n.checked_mul(scale) {
+        Some(0) => Ok(None),
+        Some(secs) if secs <= 366 * 86_400 => Ok(Some(secs)),
+        _ => Err("is longer than a year".into()),
+    }
+}
+
+/// `REQUEST_TTL` when unset: a question nobody answers expires after a week, as
+/// CodePipeline's manual approvals do.
+pub const DEFAULT_REQUEST_TTL: &str = "7d";
+/// `REMIND_AFTER` when unset: one reminder after a day.
+pub const DEFAULT_REMIND_AFTER: &str = "1d";
+
 fn parse_u64(env: &Env, name: &'static str) -> Result<u64, ConfigError> {
     let raw = env.required(name)?;
     raw.parse::<u64>()
@@ -282,11 +330,60 @@ fn webhook(env: &Env, secrets: &SecretBundle) -> Result<Secret, ConfigError> {
     Ok(url)
 }
 
+/// `SLACK_API_URL` when unset.
+pub const SLACK_API_URL: &str = "https://slack.com/api/";
+
+/// Where the channel is: the Web API with a bot token (`SLACK_BOT_TOKEN` or `slack_bot_token`
+/// in the secret, and `SLACK_CHANNEL`), else the incoming webhook.
+fn slack_route(env: &Env, secrets: &SecretBundle) -> Result<Route, ConfigError> {
+    let Some(token) = SecretBundle::pick(env, "SLACK_BOT_TOKEN", &secrets.slack_bot_token) else {
+        if env.get("SLACK_CHANNEL").is_some() {
+            return Err(ConfigError::new(
+                "SLACK_BOT_TOKEN",
+                "is required with SLACK_CHANNEL (set it, or slack_bot_token in the SECRETS_ARN \
+                 secret), or leave SLACK_CHANNEL unset to post with the incoming webhook",
+            ));
+        }
+        return Ok(Route::Webhook(webhook(env, secrets)?));
+    };
+    let channel = env.get("SLACK_CHANNEL").ok_or_else(|| {
+        ConfigError::new(
+            "SLACK_CHANNEL",
+            "is required with a bot token: the id of the channel to post in (C0123ABCD; in \
+             Slack, the channel's details end with it)",
+        )
+    })?;
+    let id_like = channel.len() >= 3
+        && channel.len() <= 24
+        && matches!(channel.as_bytes()[0], b'C' | b'G' | b'D')
+        && channel
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
+    if !id_like {
+        return Err(ConfigError::new(
+            "SLACK_CHANNEL",
+            format!(
+                "{channel:?} is not a channel id (C0123ABCD): the Web API takes ids, not names"
+            ),
+        ));
+    }
+    let mut base = env.get("SLACK_API_URL").unwrap_or(SLACK_API_URL).to_owned();
+    check_url("SLACK_API_URL", &base, false)?;
+    if !base.ends_with('/') {
+        base.push('/');
+    }
+    Ok(Route::Api {
+        api: WebApi { base, token },
+        channel: channel.to_owned(),
+    })
+}
+
 /// Settings common to every function.
 #[derive(Debug, Clone)]
 pub struct Common {
     pub state_table: String,
-    pub slack_webhook: Secret,
+    /// The channel: the Web API with a bot token, or the incoming webhook.
+    pub slack: Route,
     /// `STACK_NAME`: the metrics' `Stack` dimension, so two stacks never mix. Locally a default.
     pub stack: String,
 }
@@ -298,7 +395,7 @@ impl Common {
     fn from_env(env: &Env, secrets: &SecretBundle) -> Result<Self, ConfigError> {
         Ok(Self {
             state_table: env.required("STATE_TABLE")?.to_owned(),
-            slack_webhook: webhook(env, secrets)?,
+            slack: slack_route(env, secrets)?,
             stack: match env.get("STACK_NAME").map(str::trim) {
                 None | Some("") => LOCAL_STACK.to_owned(),
                 Some(name) => name.to_owned(),
@@ -319,12 +416,18 @@ pub struct SeekConfig {
     pub data_interval: u64,
     /// `LIST_CONCURRENCY`: ListObjectsV2 requests in flight at once, over all datasets.
     pub list_concurrency: usize,
+    /// `REQUEST_TTL` in seconds: a pending question older than this expires. `None`: never.
+    pub request_ttl: Option<i64>,
+    /// `REMIND_AFTER` in seconds: a pending question this old gets one reminder. `None`: never.
+    pub remind_after: Option<i64>,
+    /// `APPROVERS`, whom the reminder mentions.
+    pub approvers: crate::domain::Approvers,
 }
 
 /// ListObjectsV2 requests in flight when `LIST_CONCURRENCY` is unset. Measured (ct-bench,
 /// release, 2 x 1M keys, 50 ms a page, 1 vCPU): 16 gave 250,000 keys/s, 32 gave 420,000,
 /// 64 gave 455,000 with 70% more peak RSS (44 vs 26 MiB) and more requests, 128 was slower
-/// (390,000). See README, Measured.
+/// (390,000). See docs/measured.md.
 pub const DEFAULT_LIST_CONCURRENCY: usize = 32;
 
 impl SeekConfig {
@@ -366,7 +469,25 @@ impl SeekConfig {
                 format!("{b:?} is not an S3 bucket name"),
             ));
         }
+        let request_ttl = parse_duration(env, "REQUEST_TTL", DEFAULT_REQUEST_TTL)?;
+        let remind_after = parse_duration(env, "REMIND_AFTER", DEFAULT_REMIND_AFTER)?;
+        if let (Some(ttl), Some(remind)) = (request_ttl, remind_after)
+            && remind >= ttl
+        {
+            return Err(ConfigError::new(
+                "REMIND_AFTER",
+                format!(
+                    "must be shorter than REQUEST_TTL ({remind} s is not under {ttl} s): a \
+                     reminder after the question expired reminds nobody"
+                ),
+            ));
+        }
+        let approvers = crate::domain::Approvers::parse(env.get("APPROVERS").unwrap_or(""))
+            .map_err(|p| ConfigError::new("APPROVERS", p))?;
         Ok(Self {
+            request_ttl,
+            remind_after,
+            approvers,
             data_bucket,
             datasets,
             data_interval: parse_u64(env, "DATA_INTERVAL")?,
@@ -655,17 +776,123 @@ mod tests {
         let env = seek_env(&[]);
         let cfg = SeekConfig::from_env(&env, &bundle).unwrap();
         assert_eq!(
-            cfg.common.slack_webhook.expose(),
-            "https://hooks.slack.com/services/T/B/SECRETXYZ"
+            cfg.common.slack,
+            Route::Webhook(Secret::new(
+                "https://hooks.slack.com/services/T/B/SECRETXYZ"
+            ))
         );
         let mut env = seek_env(&[]);
         env.0.remove("SLACK_WEBHOOK_URL");
         let cfg = SeekConfig::from_env(&env, &bundle).unwrap();
         assert_eq!(
-            cfg.common.slack_webhook.expose(),
-            "https://from.secret/hook"
+            cfg.common.slack,
+            Route::Webhook(Secret::new("https://from.secret/hook"))
         );
         assert!(!format!("{cfg:?} {bundle:?}").contains("from.secret"));
+    }
+
+    #[test]
+    fn a_bot_token_posts_through_the_web_api_in_one_channel() {
+        let none = SecretBundle::default();
+        let mut env = seek_env(&[
+            ("SLACK_BOT_TOKEN", "xoxb-BOTSECRET"),
+            ("SLACK_CHANNEL", "C0123ABCD"),
+        ]);
+        env.0.remove("SLACK_WEBHOOK_URL");
+        let cfg = SeekConfig::from_env(&env, &none).unwrap();
+        let Route::Api { api, channel } = &cfg.common.slack else {
+            panic!("{:?}", cfg.common.slack)
+        };
+        assert_eq!(
+            (api.base.as_str(), channel.as_str()),
+            (SLACK_API_URL, "C0123ABCD")
+        );
+        assert_eq!(api.token.expose(), "xoxb-BOTSECRET");
+        assert!(!format!("{cfg:?}").contains("BOTSECRET"));
+        // From the secret, with a local API.
+        let bundle = SecretBundle::from_json(r#"{"slack_bot_token":"xoxb-FROMSECRET"}"#).unwrap();
+        let mut env = seek_env(&[
+            ("SLACK_CHANNEL", "C0123ABCD"),
+            ("SLACK_API_URL", "http://127.0.0.1:9/api"),
+        ]);
+        env.0.remove("SLACK_WEBHOOK_URL");
+        let cfg = SeekConfig::from_env(&env, &bundle).unwrap();
+        let Route::Api { api, .. } = &cfg.common.slack else {
+            panic!()
+        };
+        assert_eq!(api.base, "http://127.0.0.1:9/api/");
+        for (extra, variable) in [
+            (vec![("SLACK_BOT_TOKEN", "xoxb-BOTSECRET")], "SLACK_CHANNEL"),
+            (
+                vec![
+                    ("SLACK_BOT_TOKEN", "xoxb-BOTSECRET"),
+                    ("SLACK_CHANNEL", "#training"),
+                ],
+                "SLACK_CHANNEL",
+            ),
+            (vec![("SLACK_CHANNEL", "C0123ABCD")], "SLACK_BOT_TOKEN"),
+            (
+                vec![
+                    ("SLACK_BOT_TOKEN", "xoxb-BOTSECRET"),
+                    ("SLACK_CHANNEL", "C0123ABCD"),
+                    ("SLACK_API_URL", "slack"),
+                ],
+                "SLACK_API_URL",
+            ),
+        ] {
+            let mut env = seek_env(&extra);
+            env.0.remove("SLACK_WEBHOOK_URL");
+            let err = SeekConfig::from_env(&env, &none).unwrap_err();
+            assert_eq!(err.variable, variable, "{extra:?}: {err}");
+            assert!(!err.to_string().contains("BOTSECRET"), "{err}");
+        }
+    }
+
+    #[test]
+    fn lifetimes_are_durations_with_units_or_never_and_the_reminder_comes_first() {
+        for (raw, want) in [
+            ("7d", Some(604_800)),
+            ("36h", Some(129_600)),
+            ("90m", Some(5_400)),
+            ("30s", Some(30)),
+            ("0", None),
+            ("0d", None),
+        ] {
+            assert_eq!(duration_secs(raw), Ok(want), "{raw}");
+        }
+        for bad in [
+            "7",
+            "d",
+            "1.5h",
+            "-1d",
+            "7w",
+            "",
+            "7 d",
+            "400d",
+            "99999999999999999999d",
+        ] {
+            assert!(duration_secs(bad).is_err(), "{bad:?}");
+        }
+        let none = SecretBundle::default();
+        let cfg = SeekConfig::from_env(&seek_env(&[]), &none).unwrap();
+        assert_eq!(
+            (cfg.request_ttl, cfg.remind_after),
+            (Some(604_800), Some(86_400))
+        );
+        let cfg = SeekConfig::from_env(&seek_env(&[("REQUEST_TTL", "0")]), &none).unwrap();
+        assert_eq!(cfg.request_ttl, None);
+        for (extra, variable) in [
+            (vec![("REQUEST_TTL", "weekly")], "REQUEST_TTL"),
+            (vec![("REMIND_AFTER", "1x")], "REMIND_AFTER"),
+            (
+                vec![("REQUEST_TTL", "1h"), ("REMIND_AFTER", "1h")],
+                "REMIND_AFTER",
+            ),
+            (vec![("APPROVERS", "ann")], "APPROVERS"),
+        ] {
+            let err = SeekConfig::from_env(&seek_env(&extra), &none).unwrap_err();
+            assert_eq!(err.variable, variable, "{extra:?}: {err}");
+        }
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! event shapes and only call into this crate.
 
 pub mod alarm;
+pub mod asking;
 pub mod aws;
 pub mod config;
 pub mod domain;

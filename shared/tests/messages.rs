@@ -251,6 +251,8 @@ fn every_message_stays_valid_block_kit_at_50_datasets_with_long_names() {
         snapshot: counts.clone(),
         decision: None,
         signal: None,
+        posted: None,
+        expired_at: None,
     };
     for m in [
         messages::ask_request(&request),

@@ -37,6 +37,16 @@ impl World {
         ]
     }
 
+    /// The Web API's settings, with the stand-in's base URL and the tests' bot token (replacing
+    /// the webhook: without it, the functions post through the Web API).
+    pub fn api_env(&self) -> Vec<(String, String)> {
+        vec![
+            ("SLACK_BOT_TOKEN".into(), crate::slack::BOT_TOKEN.into()),
+            ("SLACK_CHANNEL".into(), "C0TESTCHAN".into()),
+            ("SLACK_API_URL".into(), self.slack.api_url()),
+        ]
+    }
+
     /// The real seek handler's dependencies, built the way `main` builds them.
     pub fn seeker(&self, datasets: &str, interval: u64) -> seek::LiveSeeker {
         let env = Env::from_pairs(self.seek_env(datasets, interval));

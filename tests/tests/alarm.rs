@@ -182,6 +182,50 @@ async fn a_direct_alarm_action_asks_too_and_a_pending_question_holds_its_alarm_o
     assert_eq!(f.invoke("a4", again).await.unwrap()["result"], "asked");
 }
 
+/// An expired question holds its alarm off no longer: once `REQUEST_TTL` has passed, the
+/// alarm's next ALARM asks again, before the sweep and after it.
+#[tokio::test]
+async fn an_expired_question_no_longer_holds_its_alarm_off() {
+    let w = World::new().await;
+    let mut env = w.seek_env(DATASETS, 100);
+    env.push(("REQUEST_TTL".into(), "2s".into()));
+    env.push(("REMIND_AFTER".into(), "0".into()));
+    let f = Function::start("seek", env).await;
+    let fire = |at: &str| alarm_action("ct-quality-ndcg", "ALARM", at, 0.7, 0.75);
+    let first = f
+        .invoke("b1", fire("2026-11-30T12:36:15.490+0000"))
+        .await
+        .unwrap();
+    assert_eq!(first["result"], "asked", "{first}");
+    // WHEN the TTL passes with nobody deciding, and the alarm fires again before any sweep
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let before_sweep = f
+        .invoke("b2", fire("2026-11-30T13:36:15.490+0000"))
+        .await
+        .unwrap();
+    // THEN it asks again
+    assert_eq!(before_sweep["result"], "asked", "{before_sweep}");
+    assert_ne!(before_sweep["request_id"], first["request_id"]);
+    // AND once the sweep has expired that one too, the next ALARM asks again
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let beat = serde_json::json!({"detail-type": "Heartbeat", "source": "aws.scheduler", "time": "2026-11-30T14:00:00Z"});
+    f.invoke("b3", beat).await.unwrap();
+    let expired = before_sweep["request_id"].as_str().unwrap();
+    assert_eq!(
+        w.string(&format!("request#{expired}"), "status")
+            .await
+            .as_deref(),
+        Some("expired"),
+        "the sweep expired {expired}"
+    );
+    let after_sweep = f
+        .invoke("b4", fire("2026-11-30T14:36:15.490+0000"))
+        .await
+        .unwrap();
+    assert_eq!(after_sweep["result"], "asked", "{after_sweep}");
+    assert_eq!(questions(&w).len(), 3);
+}
+
 #[tokio::test]
 async fn ok_and_insufficient_data_post_nothing_and_succeed() {
     let w = World::new().await;

@@ -207,9 +207,12 @@ fn status_text(s: &ct_shared::aws::dynamo::Status) -> String {
     match &s.latest_request {
         None => lines.push("No approval request yet.".to_owned()),
         Some(r) => {
-            let state = match &r.decision {
-                Some(d) => format!("{} by <@{}>", d.choice.verb().to_lowercase(), d.by.id),
-                None => "open".to_owned(),
+            let state = match (&r.decision, r.expired_at) {
+                (Some(d), _) => format!("{} by <@{}>", d.choice.verb().to_lowercase(), d.by.id),
+                (None, Some(at)) => {
+                    format!("expired: nobody decided by {}", messages::slack_date(at))
+                }
+                (None, None) => "open".to_owned(),
             };
             let why = r.signal.as_ref().map_or(String::new(), |q| {
                 format!(": {}", ct_shared::slack::escape(&q.reason))

@@ -10,8 +10,8 @@ pub mod command;
 use ct_shared::Timestamp;
 use ct_shared::aws::SdkConfig;
 use ct_shared::aws::dynamo::{
-    ApprovalStore, DecisionStore, DynamoStore, LaunchStore, ManualSeekStore, Patience, StatusStore,
-    StoreError,
+    ApprovalStore, DecisionStore, DynamoStore, LaunchStore, LifecycleStore, ManualSeekStore,
+    Patience, StatusStore, StoreError,
 };
 use ct_shared::aws::invoke::{AsyncInvoker, LambdaInvoker};
 use ct_shared::config::ActionsConfig;
@@ -57,11 +57,11 @@ use launch::LaunchJob;
 
 /// Everything actions needs from the state table.
 pub trait ActionsStore:
-    DecisionStore + LaunchStore + StatusStore + ManualSeekStore + ApprovalStore
+    DecisionStore + LaunchStore + StatusStore + ManualSeekStore + ApprovalStore + LifecycleStore
 {
 }
-impl<T: DecisionStore + LaunchStore + StatusStore + ManualSeekStore + ApprovalStore> ActionsStore
-    for T
+impl<T> ActionsStore for T where
+    T: DecisionStore + LaunchStore + StatusStore + ManualSeekStore + ApprovalStore + LifecycleStore
 {
 }
 
@@ -115,6 +115,8 @@ pub enum Verdict {
     AlreadyDecided(Decision),
     /// A newer request replaced it: nothing changed.
     Superseded { newest: String },
+    /// Nobody decided it within `REQUEST_TTL`: nothing changed.
+    Expired { at: Timestamp },
 }
 
 fn reply(status: StatusCode, body: Value) -> Response<Body> {
@@ -251,6 +253,7 @@ impl<S: ActionsStore, P: SlackPoster, Q: AsyncInvoker> Actions<S, P, Q> {
                     },
                     Verdict::AlreadyDecided(_) => Observation::refused(Refusal::AlreadyDecided),
                     Verdict::Superseded { .. } => Observation::refused(Refusal::Superseded),
+                    Verdict::Expired { .. } => Observation::refused(Refusal::Expired),
                 };
                 (
                     ok(),
@@ -337,7 +340,20 @@ impl<S: ActionsStore, P: SlackPoster, Q: AsyncInvoker> Actions<S, P, Q> {
                 Standing::Superseded { newest } => {
                     return Ok(Some((request, Verdict::Superseded { newest })));
                 }
+                Standing::Expired { at } => return Ok(Some((request, Verdict::Expired { at }))),
                 Standing::Open => {}
+            }
+            // Overdue, though no sweep has recorded it yet: this click records the expiry
+            // (racing a sweep or another click, one conditional write wins) and is refused.
+            if let Some(ttl) = self.config.request_ttl
+                && now.secs() - request.created_at.secs() >= ttl
+            {
+                let edit = request.posted.is_some() && self.channel().edits();
+                if self.store.expire(&request.id, identity, now, edit).await? {
+                    tracing::info!(request_id = %request.id, "a click found the question overdue; expired");
+                    return Ok(Some((request, Verdict::Expired { at: now })));
+                }
+                continue; // decided or expired meanwhile: read again
             }
             let decision = Decision {
                 request_id: request.id.clone(),
@@ -395,6 +411,13 @@ impl<S: ActionsStore, P: SlackPoster, Q: AsyncInvoker> Actions<S, P, Q> {
         {
             tracing::warn!(error = %e, "could not tell the clicker");
         }
+    }
+}
+
+impl<S, P: SlackPoster, Q> Actions<S, P, Q> {
+    /// The channel: the Web API with a bot token, or the incoming webhook.
+    pub fn channel(&self) -> ct_shared::slack::Channel<'_, P> {
+        ct_shared::slack::Channel::new(&self.slack, &self.config.common.slack)
     }
 }
 

@@ -14,12 +14,14 @@ use ct_shared::Timestamp;
 use ct_shared::aws::SdkConfig;
 use ct_shared::aws::dynamo::{DynamoStore, Launch, LaunchState, LaunchStore, StoreError};
 use ct_shared::config::ActionsConfig;
+use ct_shared::domain::Choice;
 use ct_shared::kfp::{
     KfpClient, KfpConfig, KfpError, LaunchContext, NewRun, PipelineRef, Pipelines, Run,
     display_name, run_link,
 };
-use ct_shared::slack::{RetryPolicy, SlackClient, SlackError, SlackPoster, launch as msg};
-use ct_shared::{Secret, domain::Choice};
+use ct_shared::slack::{
+    Channel, RetryPolicy, Route, SlackClient, SlackError, SlackPoster, launch as msg,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::time::Duration;
@@ -116,7 +118,8 @@ pub enum LaunchError {
 pub struct Launcher<S, K, P> {
     pub kfp_config: KfpConfig,
     pub kubeflow_url: String,
-    pub webhook: Secret,
+    /// The channel: the Web API with a bot token, or the incoming webhook.
+    pub route: Route,
     pub store: S,
     pub kfp: K,
     pub slack: P,
@@ -145,7 +148,7 @@ impl LiveLauncher {
         Ok(Some(Launcher {
             kfp_config,
             kubeflow_url: config.kubeflow_url.clone(),
-            webhook: config.common.slack_webhook.clone(),
+            route: config.common.slack.clone(),
             store: DynamoStore::new(sdk, config.common.state_table.clone()),
             kfp,
             slack: SlackClient::new()?,
@@ -193,7 +196,7 @@ impl<S: LaunchStore, K: Pipelines, P: SlackPoster> Launcher<S, K, P> {
             Some(LaunchState::Failed { owner, reason, .. }) => {
                 if unannounced(owner) && self.store.take_announcement(id, owner, now, until).await?
                 {
-                    return self.announce_failed(job, reason).await;
+                    return self.announce_failed(job, &launch, reason).await;
                 }
                 return Ok(LaunchOutcome::AlreadyFailed);
             }
@@ -265,7 +268,7 @@ impl<S: LaunchStore, K: Pipelines, P: SlackPoster> Launcher<S, K, P> {
                 {
                     return Ok(LaunchOutcome::Busy);
                 }
-                self.announce_failed(job, &reason).await
+                self.announce_failed(job, &launch, &reason).await
             }
         }
     }
@@ -314,12 +317,25 @@ impl<S: LaunchStore, K: Pipelines, P: SlackPoster> Launcher<S, K, P> {
         Ok(run)
     }
 
-    /// Posts the outcome and notes it was told; if Slack fails, gives the lease back so
-    /// Lambda's retry of this job can announce at once.
-    async fn tell_channel(&self, job: &LaunchJob, message: &Value) -> Result<(), LaunchError> {
+    fn channel(&self) -> Channel<'_, P> {
+        Channel::new(&self.slack, &self.route)
+    }
+
+    /// Posts the outcome (in the question's thread, with a bot token) and notes it was told; if
+    /// Slack fails, gives the lease back so Lambda's retry of this job can announce at once.
+    async fn tell_channel(
+        &self,
+        job: &LaunchJob,
+        launch: &Launch,
+        message: &Value,
+    ) -> Result<(), LaunchError> {
         if let Err(e) = self
-            .slack
-            .post(self.webhook.expose(), message, RetryPolicy::SCHEDULED)
+            .channel()
+            .reply(
+                launch.request.posted.as_ref(),
+                message,
+                RetryPolicy::SCHEDULED,
+            )
             .await
         {
             if let Err(release) = self
@@ -348,20 +364,39 @@ impl<S: LaunchStore, K: Pipelines, P: SlackPoster> Launcher<S, K, P> {
         run_id: &str,
     ) -> Result<LaunchOutcome, LaunchError> {
         let link = run_link(&self.kubeflow_url, run_id);
-        self.tell_channel(job, &msg::training_started(&link, run_id, &launch.request))
-            .await?;
+        self.tell_channel(
+            job,
+            launch,
+            &msg::training_started(&link, run_id, &launch.request),
+        )
+        .await?;
+        let Some(decision) = &launch.request.decision else {
+            return Ok(LaunchOutcome::Started {
+                run_id: run_id.to_owned(),
+                link,
+            });
+        };
+        let replaced = msg::approved_with_run(&launch.request, decision, run_id);
+        // The question names its run, edited through the Web API when it posted it.
+        let channel = self.channel();
+        if let Some(at) = launch.request.posted.as_ref().filter(|_| channel.edits())
+            && let Err(e) = channel.edit(at, &replaced, RetryPolicy::SCHEDULED).await
+        {
+            tracing::warn!(request_id = %job.request_id, error = %e, "could not add the run to the question");
+        }
         // The message pressed (the approval, or the failure whose Retry this is) ends as a
         // first try's would: "Approved by @ann … · run <id>". Best effort: a response_url lasts
         // 30 minutes.
-        if let (Some(url), Some(decision)) = (&job.response_url, &launch.request.decision) {
-            let replaced = msg::approved_with_run(&launch.request, decision, run_id);
-            if let Err(e) = self
+        if let Some(url) = &job.response_url
+            && (job.origin != Origin::Approval
+                || !channel.edits()
+                || launch.request.posted.is_none())
+            && let Err(e) = self
                 .slack
                 .post(url, &replaced, RetryPolicy::INTERACTIVE)
                 .await
-            {
-                tracing::warn!(request_id = %job.request_id, error = %e, "could not add the run to the approval message");
-            }
+        {
+            tracing::warn!(request_id = %job.request_id, error = %e, "could not add the run to the approval message");
         }
         Ok(LaunchOutcome::Started {
             run_id: run_id.to_owned(),
@@ -372,9 +407,10 @@ impl<S: LaunchStore, K: Pipelines, P: SlackPoster> Launcher<S, K, P> {
     async fn announce_failed(
         &self,
         job: &LaunchJob,
+        launch: &Launch,
         reason: &str,
     ) -> Result<LaunchOutcome, LaunchError> {
-        self.tell_channel(job, &msg::launch_failed(&job.request_id, reason))
+        self.tell_channel(job, launch, &msg::launch_failed(&job.request_id, reason))
             .await?;
         // A Retry's "Starting the training run again…" does not stay: it says it failed too.
         if let (Origin::Retry { by }, Some(url)) = (&job.origin, &job.response_url) {

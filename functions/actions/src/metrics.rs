@@ -24,6 +24,8 @@ pub enum Refusal {
     NotApprover,
     /// `/ct-trigger seek` while a count started from Slack holds the next one off.
     Cooldown,
+    /// A click on a question nobody decided within `REQUEST_TTL`.
+    Expired,
 }
 
 impl Refusal {
@@ -37,11 +39,12 @@ impl Refusal {
             Refusal::Superseded => "superseded",
             Refusal::NotApprover => "not_approver",
             Refusal::Cooldown => "cooldown",
+            Refusal::Expired => "expired",
         }
     }
 
     /// Every reason, for the README table and the dashboard test.
-    pub const ALL: [Refusal; 8] = [
+    pub const ALL: [Refusal; 9] = [
         Refusal::Signature,
         Refusal::Stale,
         Refusal::Malformed,
@@ -50,6 +53,7 @@ impl Refusal {
         Refusal::Superseded,
         Refusal::NotApprover,
         Refusal::Cooldown,
+        Refusal::Expired,
     ];
 }
 

@@ -9,7 +9,7 @@
 use crate::launch::{LaunchJob, Origin};
 use crate::{Actions, ActionsStore, Verdict, within};
 use ct_shared::Timestamp;
-use ct_shared::aws::dynamo::NOTICE_DUTY_SECS;
+use ct_shared::aws::dynamo::{Edit, NOTICE_DUTY_SECS};
 use ct_shared::aws::invoke::AsyncInvoker;
 use ct_shared::domain::{ApprovalRequest, Choice, Decision};
 use ct_shared::slack::client::SlackError;
@@ -63,6 +63,7 @@ impl<S: ActionsStore, P: SlackPoster, Q: AsyncInvoker> Actions<S, P, Q> {
                 }
                 told
             }
+            Verdict::Expired { at } => messages::expired_click(*at),
             // Edited to say so, with no buttons left; told alone if the newer one is unreadable.
             Verdict::Superseded { newest } => {
                 match within(CLAIM_BUDGET, self.store.request(newest)).await {
@@ -71,7 +72,30 @@ impl<S: ActionsStore, P: SlackPoster, Q: AsyncInvoker> Actions<S, P, Q> {
                 }
             }
         };
+        let channel = self.channel();
+        // The question itself shows its outcome: edited through the Web API when it posted it
+        // (the decision noted the edit as due; a sweep makes it if this one fails), else
+        // replaced through the click's response_url.
+        let api_edit = match (verdict, &request.posted) {
+            (Verdict::Recorded(_), Some(at)) if channel.edits() => Some(at),
+            _ => None,
+        };
         let response = async {
+            if let Some(at) = api_edit {
+                channel
+                    .edit(at, &to_clicker, policy)
+                    .await
+                    .map_err(|e| ("chat.update", e))?;
+                if let Err(e) = within(
+                    MARK_BUDGET,
+                    self.store.edit_done(&request.id, Edit::Decided),
+                )
+                .await
+                {
+                    tracing::warn!(request_id = %request.id, error = %e, "the question was edited but not noted; a sweep may edit it again");
+                }
+                return Ok(());
+            }
             match &click.response_url {
                 Some(url) => self
                     .slack
@@ -81,7 +105,7 @@ impl<S: ActionsStore, P: SlackPoster, Q: AsyncInvoker> Actions<S, P, Q> {
                 None => Ok(()),
             }
         };
-        let channel = async {
+        let notices = async {
             match verdict {
                 Verdict::Recorded(d) if d.choice == Choice::Train => match &self.launches {
                     // The run is started by a launch job; if it cannot even be queued, say so
@@ -103,26 +127,23 @@ impl<S: ActionsStore, P: SlackPoster, Q: AsyncInvoker> Actions<S, P, Q> {
                                     &request.id,
                                     "the launch could not be queued; press Retry",
                                 );
-                                self.slack
-                                    .post(
-                                        self.config.common.slack_webhook.expose(),
-                                        &failed,
-                                        policy,
-                                    )
+                                channel
+                                    .reply(request.posted.as_ref(), &failed, policy)
                                     .await
-                                    .map_err(|e| ("channel webhook", e))
+                                    .map(|_| ())
+                                    .map_err(|e| ("channel", e))
                             }
                         }
                     }
-                    None => self.post_notice(handling, &request.id).await,
+                    None => self.post_notice(handling, request).await,
                 },
                 Verdict::AlreadyDecided(_) if owes_notice => {
-                    self.post_notice(handling, &request.id).await
+                    self.post_notice(handling, request).await
                 }
                 _ => Ok(()),
             }
         };
-        let (a, b) = tokio::join!(response, channel);
+        let (a, b) = tokio::join!(response, notices);
         let mut failures = 0;
         for (target, e) in [a.err(), b.err()].into_iter().flatten() {
             failures += 1;
@@ -137,16 +158,17 @@ impl<S: ActionsStore, P: SlackPoster, Q: AsyncInvoker> Actions<S, P, Q> {
     async fn post_notice(
         &self,
         handling: &Handling<'_>,
-        request_id: &str,
+        request: &ApprovalRequest,
     ) -> Result<(), (&'static str, SlackError)> {
-        self.slack
-            .post(
-                self.config.common.slack_webhook.expose(),
+        let request_id = request.id.as_str();
+        self.channel()
+            .reply(
+                request.posted.as_ref(),
                 &messages::kubeflow(&self.config.kubeflow_url),
                 RetryPolicy::INTERACTIVE,
             )
             .await
-            .map_err(|e| ("channel webhook", e))?;
+            .map_err(|e| ("channel", e))?;
         let budget = handling
             .answer_by
             .saturating_duration_since(Instant::now())

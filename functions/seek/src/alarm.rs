@@ -81,7 +81,7 @@ impl<C: ObjectCounter, S: SeekStore, P: SlackPoster> Seeker<C, S, P> {
         // A retry of this very delivery continues its own window, posted or not.
         let mut window = self.store.window(&key).await?;
         if window.is_none() {
-            if let Some(pending) = self.pending_from(alarm).await? {
+            if let Some(pending) = self.pending_from(alarm, now).await? {
                 tracing::warn!(
                     alarm = %alarm.name,
                     request_id = %pending.id,
@@ -111,17 +111,25 @@ impl<C: ObjectCounter, S: SeekStore, P: SlackPoster> Seeker<C, S, P> {
         Ok(answer(result, window.request_id.clone(), text))
     }
 
-    /// The newest request, if it is still pending and asked on this alarm.
+    /// The newest request, if it is still pending (undecided, and neither expired nor past
+    /// `REQUEST_TTL` awaiting the sweep) and asked on this alarm.
     async fn pending_from(
         &self,
         alarm: &Alarm,
+        now: Timestamp,
     ) -> Result<Option<domain::ApprovalRequest>, SeekError> {
         let Some(id) = self.store.latest_request_id().await? else {
             return Ok(None);
         };
         let source = alarm.source();
-        Ok(self.store.request(&id).await?.filter(|r| {
+        Ok(self.store.question(&id).await?.filter(|r| {
+            let past_ttl = self
+                .config
+                .request_ttl
+                .is_some_and(|ttl| now.secs() - r.created_at.secs() >= ttl);
             r.decision.is_none()
+                && r.expired_at.is_none()
+                && !past_ttl
                 && r.signal.as_ref().and_then(|s| s.source.as_deref()) == Some(source.as_str())
         }))
     }

@@ -14,18 +14,20 @@ use ct_shared::aws::s3::{CountError, ObjectCounter, S3Counter, Tally};
 use ct_shared::config::SeekConfig;
 use ct_shared::domain::{self, ApprovalRequest, Baseline, Count, Verdict};
 
-use ct_shared::slack::{RetryPolicy, SlackClient, SlackError, SlackPoster, messages};
+use ct_shared::slack::{Channel, RetryPolicy, SlackClient, SlackError, SlackPoster, messages};
 use serde::Serialize;
 use serde_json::Value;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 mod alarm;
 mod heartbeat;
+mod lifecycle;
 mod metrics;
 mod trigger;
 
 pub use alarm::{AlarmAnswer, AlarmResult};
 pub use heartbeat::{Beat, heartbeat};
+pub use lifecycle::Swept;
 pub use metrics::metrics;
 pub use trigger::{Trigger, parse_trigger};
 
@@ -138,6 +140,13 @@ impl LiveSeeker {
     }
 }
 
+impl<C, S, P: SlackPoster> Seeker<C, S, P> {
+    /// The channel seek posts in.
+    pub fn channel(&self) -> Channel<'_, P> {
+        Channel::new(&self.slack, &self.config.common.slack)
+    }
+}
+
 impl<C: ObjectCounter, S: SeekStore, P: SlackPoster> Seeker<C, S, P> {
     /// Counts every dataset at once (the counter bounds the requests in flight), each against
     /// its baseline, giving up with a clear error at `stop`, before Lambda would kill the
@@ -243,6 +252,8 @@ impl<C: ObjectCounter, S: SeekStore, P: SlackPoster> Seeker<C, S, P> {
                 snapshot: counts.clone(),
                 decision: None,
                 signal: None,
+                posted: None,
+                expired_at: None,
             });
             let mut message = match &request {
                 Some(r) => messages::ask(&r.id, &counts),
@@ -353,19 +364,30 @@ impl<C: ObjectCounter, S: SeekStore, P: SlackPoster> Seeker<C, S, P> {
             }
             return Err(SeekError::InProgress(key.to_owned()));
         }
-        let webhook = self.config.common.slack_webhook.expose();
-        if let Err(e) = self
-            .slack
-            .post(webhook, &window.message, RetryPolicy::SCHEDULED)
-            .await
-        {
-            if let Err(release) = self.store.release(key, invocation_id).await {
-                tracing::warn!(window = %key, error = %release, "could not release the lease");
+        let channel = self.channel();
+        let posted = match channel.post(&window.message, RetryPolicy::SCHEDULED).await {
+            Ok(posted) => posted,
+            Err(e) => {
+                if let Err(release) = self.store.release(key, invocation_id).await {
+                    tracing::warn!(window = %key, error = %release, "could not release the lease");
+                }
+                return Err(e.into());
             }
-            return Err(e.into());
-        }
+        };
         self.store.mark_posted(key, invocation_id, now).await?;
         tracing::info!(window = %key, verdict = ?window.verdict, request_id = ?window.request_id, "posted to slack");
+        if let Some(request_id) = &window.request_id {
+            ct_shared::asking::after_posting(
+                &self.store,
+                &channel,
+                request_id,
+                window.created_at,
+                posted.as_ref(),
+                window.supersedes.as_deref(),
+                RetryPolicy::SCHEDULED,
+            )
+            .await;
+        }
         Ok(Delivery::Posted)
     }
 }
@@ -385,7 +407,7 @@ pub async fn serve<C: ObjectCounter, S: SeekStore + HeartbeatStore, P: SlackPost
     event: lambda_runtime::LambdaEvent<Value>,
 ) -> Result<Answer, SeekError> {
     match parse_trigger(&event.payload)? {
-        Trigger::Heartbeat => heartbeat(seeker, Timestamp::now())
+        Trigger::Heartbeat => heartbeat(seeker, &event.context.request_id, Timestamp::now())
             .await
             .map(Answer::Heartbeat),
         Trigger::Alarm(alarm) => {

@@ -6,7 +6,7 @@ use crate::body::{Fields, Invalid};
 use crate::{SendStore, Sender, error, json_response};
 use ct_shared::Timestamp;
 use ct_shared::domain::{self, ApprovalRequest, QualitySignal};
-use ct_shared::slack::{RetryPolicy, SlackPoster, messages};
+use ct_shared::slack::{Channel, RetryPolicy, SlackPoster, messages};
 use lambda_http::http::header::{CONTENT_TYPE, HeaderValue};
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
@@ -81,8 +81,8 @@ impl<P: SlackPoster, S: SendStore> Sender<P, S> {
             Ok(s) => s,
             Err(e) => return (error(e.status(), &e.to_string()), Some(format!("{e:?}"))),
         };
-        let request = match self.open(signal, now).await {
-            Ok(r) => r,
+        let (request, previous) = match self.open(signal, now).await {
+            Ok(opened) => opened,
             Err(e) => return (error(502, "could not write to the state table"), Some(e)),
         };
         let policy = RetryPolicy {
@@ -90,29 +90,39 @@ impl<P: SlackPoster, S: SendStore> Sender<P, S> {
             ..self.policy
         };
         let message = messages::ask_request(&request);
-        if let Err(e) = self
-            .slack
-            .post(self.webhook.expose(), &message, policy)
-            .await
-        {
-            // The request is stored but nobody saw it: a retry makes a new one, which
-            // supersedes this one, so it can never be decided unseen.
-            let (status, msg) = if e.is_timeout() {
-                (
-                    504,
-                    format!(
-                        "Slack did not answer in time; the question may or may not have been posted ({e})"
-                    ),
-                )
-            } else {
-                (502, format!("Slack did not accept the question: {e}"))
-            };
-            return (
-                json_response(status, &json!({"error": msg, "request_id": request.id})),
-                Some(msg),
-            );
-        }
+        let channel = Channel::new(&self.slack, &self.route);
+        let posted = match channel.post(&message, policy).await {
+            Ok(posted) => posted,
+            Err(e) => {
+                // The request is stored but nobody saw it: a retry makes a new one, which
+                // supersedes this one, so it can never be decided unseen.
+                let (status, msg) = if e.is_timeout() {
+                    (
+                        504,
+                        format!(
+                            "Slack did not answer in time; the question may or may not have been posted ({e})"
+                        ),
+                    )
+                } else {
+                    (502, format!("Slack did not accept the question: {e}"))
+                };
+                return (
+                    json_response(status, &json!({"error": msg, "request_id": request.id})),
+                    Some(msg),
+                );
+            }
+        };
         tracing::info!(request_id = %request.id, kind = "quality", "approval request posted");
+        ct_shared::asking::after_posting(
+            &self.store,
+            &channel,
+            &request.id,
+            request.created_at,
+            posted.as_ref(),
+            previous.as_deref(),
+            policy,
+        )
+        .await;
         (
             json_response(
                 201,
@@ -122,7 +132,12 @@ impl<P: SlackPoster, S: SendStore> Sender<P, S> {
         )
     }
 
-    async fn open(&self, signal: QualitySignal, now: Timestamp) -> Result<ApprovalRequest, String> {
+    /// The new request, and the newest one it supersedes.
+    async fn open(
+        &self,
+        signal: QualitySignal,
+        now: Timestamp,
+    ) -> Result<(ApprovalRequest, Option<String>), String> {
         for _ in 0..OPEN_ATTEMPTS {
             let datasets = self.store.all_datasets().await.map_err(|e| e.to_string())?;
             let previous = self
@@ -138,7 +153,7 @@ impl<P: SlackPoster, S: SendStore> Sender<P, S> {
                 .await
                 .map_err(|e| e.to_string())?
             {
-                return Ok(request);
+                return Ok((request, previous));
             }
         }
         Err("another request kept arriving; gave up after 3 attempts".into())

@@ -27,11 +27,13 @@ pub mod status;
 use metrics::Sent;
 
 use auth::Gate;
+use ct_shared::Timestamp;
 use ct_shared::aws::SdkConfig;
-use ct_shared::aws::dynamo::{AskStore, DynamoStore, IdempotencyStore, StatusStore};
+use ct_shared::aws::dynamo::{
+    AskStore, DynamoStore, IdempotencyStore, LifecycleStore, StatusStore,
+};
 use ct_shared::config::SendConfig;
-use ct_shared::slack::{RetryPolicy, SlackClient, SlackPoster, messages};
-use ct_shared::{Secret, Timestamp};
+use ct_shared::slack::{self, Channel, RetryPolicy, SlackClient, SlackPoster, messages};
 use lambda_http::http::header::{
     ACCEPT, ALLOW, CACHE_CONTROL, CONTENT_TYPE, HeaderName, HeaderValue, WWW_AUTHENTICATE,
 };
@@ -49,7 +51,8 @@ pub const SLACK_BUDGET: Duration = Duration::from_secs(25);
 #[derive(Debug)]
 pub struct Sender<P, S> {
     pub gate: Gate,
-    webhook: Secret,
+    /// The channel: the Web API with a bot token, or the incoming webhook.
+    route: slack::Route,
     /// The Kubeflow Pipelines UI, for run links in `/status`.
     kubeflow_url: Option<String>,
     /// The metrics' `Stack` dimension.
@@ -161,14 +164,14 @@ impl Caller {
 }
 
 /// Everything send needs from the state table.
-pub trait SendStore: StatusStore + AskStore + IdempotencyStore {}
-impl<T: StatusStore + AskStore + IdempotencyStore> SendStore for T {}
+pub trait SendStore: StatusStore + AskStore + IdempotencyStore + LifecycleStore {}
+impl<T: StatusStore + AskStore + IdempotencyStore + LifecycleStore> SendStore for T {}
 
 impl<P: SlackPoster, S: SendStore> Sender<P, S> {
     pub fn new(config: &SendConfig, slack: P, store: S) -> Self {
         Self {
             gate: Gate::new(config.url_auth, config.send_token.as_ref()),
-            webhook: config.common.slack_webhook.clone(),
+            route: config.common.slack.clone(),
             kubeflow_url: config.kubeflow_url.clone(),
             stack: config.common.stack.clone(),
             slack,
@@ -270,9 +273,8 @@ impl<P: SlackPoster, S: SendStore> Sender<P, S> {
                 budget: self.policy.budget.min(left),
                 ..self.policy
             };
-            if let Err(e) = self
-                .slack
-                .post(self.webhook.expose(), message, policy)
+            if let Err(e) = Channel::new(&self.slack, &self.route)
+                .post(message, policy)
                 .await
             {
                 let (status, msg) = if e.is_timeout() {

@@ -22,6 +22,7 @@ pub fn failure_status(e: &SlackError) -> String {
         SlackError::RateLimited { .. } => "429".into(),
         SlackError::Timeout { .. } => "timeout".into(),
         SlackError::Unreachable { .. } => "unreachable".into(),
+        SlackError::Api { error, .. } => error.clone(),
     }
 }
 

@@ -16,6 +16,8 @@ pub enum RequestState {
     Pending,
     Approved,
     Declined,
+    /// Nobody decided it within `REQUEST_TTL`.
+    Expired,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -236,7 +238,11 @@ fn request(r: &ApprovalRequest) -> RequestView {
         id: r.id.clone(),
         kind: r.kind(),
         signal: r.signal.clone(),
-        state: r.decision.as_ref().map_or(RequestState::Pending, outcome),
+        state: match (&r.decision, r.expired_at) {
+            (Some(d), _) => outcome(d),
+            (None, Some(_)) => RequestState::Expired,
+            (None, None) => RequestState::Pending,
+        },
         created_at: r.created_at.rfc3339(),
         window: r.window.clone(),
         snapshot: r.snapshot.clone(),
@@ -322,7 +328,7 @@ impl StatusView {
             None => out.push_str("No approval request yet.\n"),
             Some(r) => {
                 let state = match &r.decision {
-                    None => "pending".to_owned(),
+                    None => word(r.state).to_owned(),
                     Some(d) => format!(
                         "{} by {} ({}) at {}",
                         word(d.outcome),
@@ -388,6 +394,7 @@ fn word(s: RequestState) -> &'static str {
         RequestState::Pending => "pending",
         RequestState::Approved => "approved",
         RequestState::Declined => "declined",
+        RequestState::Expired => "expired",
     }
 }
 
@@ -463,6 +470,8 @@ mod tests {
                 snapshot: vec![],
                 decision: decided.then(|| d.clone()),
                 signal: None,
+                posted: None,
+                expired_at: None,
             }),
             last_decision: decided.then_some(d),
             latest_approval: None,

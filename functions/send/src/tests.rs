@@ -50,6 +50,40 @@ impl StatusStore for Empty {
     }
 }
 
+impl ct_shared::aws::dynamo::LifecycleStore for Empty {
+    async fn question(&self, _: &str) -> Result<Option<ApprovalRequest>, StoreError> {
+        Ok(None)
+    }
+    async fn record_message(
+        &self,
+        _: &str,
+        _: &ct_shared::domain::Posted,
+    ) -> Result<(), StoreError> {
+        Ok(())
+    }
+    async fn expire(&self, _: &str, _: &str, _: Timestamp, _: bool) -> Result<bool, StoreError> {
+        Ok(false)
+    }
+    async fn claim_reminder(&self, _: &str, _: &str, _: Timestamp) -> Result<bool, StoreError> {
+        Ok(false)
+    }
+    async fn mark_reminded(&self, _: &str, _: Timestamp) -> Result<(), StoreError> {
+        Ok(())
+    }
+    async fn release_reminder(&self, _: &str, _: &str) -> Result<(), StoreError> {
+        Ok(())
+    }
+    async fn edit_due(&self, _: &str, _: ct_shared::aws::dynamo::Edit) -> Result<(), StoreError> {
+        Ok(())
+    }
+    async fn edit_done(&self, _: &str, _: ct_shared::aws::dynamo::Edit) -> Result<(), StoreError> {
+        Ok(())
+    }
+    async fn edits_due(&self) -> Result<Vec<ct_shared::aws::dynamo::EditDue>, StoreError> {
+        Ok(vec![])
+    }
+}
+
 impl AskStore for Empty {
     async fn all_datasets(&self) -> Result<Vec<DatasetState>, StoreError> {
         Ok(vec![])

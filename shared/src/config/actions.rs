@@ -26,6 +26,9 @@ pub struct ActionsConfig {
     /// `SEEK_COOLDOWN_MINUTES` (default 15, at most a week; 0: none): how long a count started
     /// with `/ct-trigger seek` holds the next one off, in seconds.
     pub seek_cooldown_secs: i64,
+    /// `REQUEST_TTL` in seconds: a click on a question older than this is refused (and the
+    /// question recorded as expired). `None`: never.
+    pub request_ttl: Option<i64>,
 }
 
 /// `SEEK_COOLDOWN_MINUTES` when unset.
@@ -108,6 +111,7 @@ impl ActionsConfig {
             seek_function: env.get("SEEK_FUNCTION_NAME").map(str::to_owned),
             schedule,
             seek_cooldown_secs: seek_cooldown_secs(env)?,
+            request_ttl: super::parse_duration(env, "REQUEST_TTL", super::DEFAULT_REQUEST_TTL)?,
         })
     }
 }

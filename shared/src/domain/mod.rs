@@ -103,6 +103,19 @@ pub struct ApprovalRequest {
     /// Set on a quality request; a data request (and any request stored before kinds) has none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signal: Option<QualitySignal>,
+    /// Where its question is, when the Web API posted it (for edits and its thread).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub posted: Option<Posted>,
+    /// When it expired, undecided (`REQUEST_TTL`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expired_at: Option<Timestamp>,
+}
+
+/// A message the Web API posted: where it is, for edits and thread replies.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Posted {
+    pub channel: String,
+    pub ts: String,
 }
 
 /// What a click on a request may do, given the request and the newest request's id.
@@ -114,6 +127,8 @@ pub enum Standing {
     Decided(Decision),
     /// A newer request replaced it before anyone decided.
     Superseded { newest: String },
+    /// Nobody decided it within `REQUEST_TTL`.
+    Expired { at: Timestamp },
 }
 
 impl ApprovalRequest {
@@ -128,6 +143,9 @@ impl ApprovalRequest {
     pub fn standing(&self, newest_id: Option<&str>) -> Standing {
         if let Some(d) = &self.decision {
             return Standing::Decided(d.clone());
+        }
+        if let Some(at) = self.expired_at {
+            return Standing::Expired { at };
         }
         match newest_id {
             Some(newest) if newest != self.id => Standing::Superseded {
@@ -242,6 +260,8 @@ pub fn quality_request(
         snapshot,
         decision: None,
         signal: Some(signal),
+        posted: None,
+        expired_at: None,
     }
 }
 
@@ -281,6 +301,8 @@ mod tests {
             snapshot: vec![],
             decision: None,
             signal: None,
+            posted: None,
+            expired_at: None,
         };
         assert_eq!(r.standing(Some("a")), Standing::Open);
         assert_eq!(

@@ -1,5 +1,5 @@
-//! Posting to Slack (an incoming webhook or an interaction's `response_url`) with timeouts,
-//! `Retry-After` on 429 and bounded backoff on 5xx.
+//! Posting to Slack (an incoming webhook, an interaction's `response_url`, or a Web API method
+//! with a bot token) with timeouts, `Retry-After` on 429 and bounded backoff on 5xx.
 //!
 //! A timeout is *not* retried here: Slack may have posted the message before the answer was
 //! lost, and a second post would double it. The caller decides (seek fails the invocation,
@@ -63,6 +63,35 @@ pub enum SlackError {
     Timeout { timeout_ms: u128 },
     #[error("could not reach Slack after {attempts} attempts: {reason}")]
     Unreachable { attempts: u32, reason: String },
+    /// The Web API answered `ok: false`: its error code, and the setting to fix.
+    #[error("Slack's Web API refused {method}: {error}; {fix}")]
+    Api {
+        method: &'static str,
+        error: String,
+        fix: &'static str,
+    },
+}
+
+/// What to fix for a Web API error code (never the token itself).
+pub fn fix_for(error: &str) -> &'static str {
+    match error {
+        "channel_not_found" | "is_archived" | "channel_is_archived" => {
+            "check SLACK_CHANNEL: the id of a channel the app can see (C0123ABCD)"
+        }
+        "not_in_channel" => "invite the app to the SLACK_CHANNEL channel (/invite @ct-trigger)",
+        "invalid_auth" | "not_authed" | "token_revoked" | "token_expired" | "account_inactive"
+        | "no_permission" => {
+            "check SLACK_BOT_TOKEN (or slack_bot_token in the secret): the app's Bot User OAuth Token"
+        }
+        "missing_scope" => {
+            "give the app the chat:write scope (deploy/slack-app-manifest.yaml) and reinstall it"
+        }
+        "message_not_found" | "cant_update_message" | "edit_window_closed" => {
+            "the message was deleted, or was not posted by this app"
+        }
+        "ratelimited" => "Slack rate-limited the app; it will try again later",
+        _ => "see Slack's documentation of the method",
+    }
 }
 
 impl SlackError {
@@ -71,7 +100,16 @@ impl SlackError {
     }
 }
 
-/// The one capability the functions need from Slack: deliver one message to one URL.
+/// Where Slack's Web API is, and the bot token it takes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebApi {
+    /// `SLACK_API_URL`: `https://slack.com/api/`, ending in `/`.
+    pub base: String,
+    pub token: crate::Secret,
+}
+
+/// The one capability the functions need from Slack: deliver one message to one URL, and (with
+/// a bot token) call a Web API method.
 pub trait SlackPoster: Send + Sync {
     fn post(
         &self,
@@ -79,6 +117,24 @@ pub trait SlackPoster: Send + Sync {
         message: &Value,
         policy: RetryPolicy,
     ) -> impl Future<Output = Result<(), SlackError>> + Send;
+
+    /// Calls `method` (`chat.postMessage`, `chat.update`) with a JSON body; its answer when
+    /// Slack says `ok`. A poster without a Web API refuses.
+    fn call(
+        &self,
+        api: &WebApi,
+        method: &'static str,
+        body: &Value,
+        policy: RetryPolicy,
+    ) -> impl Future<Output = Result<Value, SlackError>> + Send {
+        let _ = (api, body, policy);
+        async move {
+            Err(SlackError::Unreachable {
+                attempts: 0,
+                reason: format!("this Slack client has no Web API for {method}"),
+            })
+        }
+    }
 }
 
 /// The reqwest-backed poster. Build it once at cold start and share it.
@@ -120,14 +176,17 @@ fn describe(err: reqwest::Error) -> String {
     text.chars().take(200).collect()
 }
 
-impl SlackPoster for SlackClient {
-    async fn post(
+impl SlackClient {
+    /// POSTs `body` to `url` under `policy`: 429 waits its `Retry-After`, 5xx and connection
+    /// failures back off and try again, a timeout is not tried again (Slack may have taken it).
+    /// The answer's body once Slack answers 2xx.
+    async fn send(
         &self,
         url: &str,
-        message: &Value,
+        body: Vec<u8>,
+        bearer: Option<&crate::Secret>,
         policy: RetryPolicy,
-    ) -> Result<(), SlackError> {
-        let body = serde_json::to_vec(message).unwrap_or_default();
+    ) -> Result<String, SlackError> {
         let deadline = Instant::now() + policy.budget;
         let mut backoff = policy.backoff;
         let mut last = SlackError::Unreachable {
@@ -140,7 +199,7 @@ impl SlackPoster for SlackClient {
                 break;
             }
             let timeout = policy.attempt_timeout.min(left);
-            let sent = self
+            let mut request = self
                 .http
                 .post(url)
                 .header(
@@ -148,11 +207,14 @@ impl SlackPoster for SlackClient {
                     "application/json; charset=utf-8",
                 )
                 .body(body.clone())
-                .timeout(timeout)
-                .send()
-                .await;
-            let wait = match sent {
-                Ok(resp) if resp.status().is_success() => return Ok(()),
+                .timeout(timeout);
+            if let Some(token) = bearer {
+                request = request.bearer_auth(token.expose());
+            }
+            let wait = match request.send().await {
+                Ok(resp) if resp.status().is_success() => {
+                    return Ok(resp.text().await.unwrap_or_default());
+                }
                 Ok(resp) if resp.status().as_u16() == 429 => {
                     let wait = retry_after(&resp);
                     last = SlackError::RateLimited {
@@ -217,6 +279,51 @@ impl SlackPoster for SlackClient {
             }
         }
         Err(last)
+    }
+}
+
+impl SlackPoster for SlackClient {
+    async fn post(
+        &self,
+        url: &str,
+        message: &Value,
+        policy: RetryPolicy,
+    ) -> Result<(), SlackError> {
+        let body = serde_json::to_vec(message).unwrap_or_default();
+        self.send(url, body, None, policy).await.map(|_| ())
+    }
+
+    async fn call(
+        &self,
+        api: &WebApi,
+        method: &'static str,
+        body: &Value,
+        policy: RetryPolicy,
+    ) -> Result<Value, SlackError> {
+        let url = format!("{}{method}", api.base);
+        let payload = serde_json::to_vec(body).unwrap_or_default();
+        let text = self.send(&url, payload, Some(&api.token), policy).await?;
+        let answer: Value = serde_json::from_str(&text).map_err(|_| SlackError::Rejected {
+            status: 200,
+            detail: format!("{method} answered something that is not JSON"),
+        })?;
+        if answer.get("ok").and_then(Value::as_bool) == Some(true) {
+            return Ok(answer);
+        }
+        // Slack's error codes are short snake_case words; keep nothing else of the answer.
+        let error: String = answer
+            .get("error")
+            .and_then(Value::as_str)
+            .unwrap_or("unknown_error")
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .take(60)
+            .collect();
+        Err(SlackError::Api {
+            method,
+            fix: fix_for(&error),
+            error,
+        })
     }
 }
 

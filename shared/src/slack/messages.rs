@@ -305,6 +305,8 @@ pub fn ask(request_id: &str, counts: &[Count]) -> Value {
         snapshot: counts.to_vec(),
         decision: None,
         signal: None,
+        posted: None,
+        expired_at: None,
     })
 }
 
@@ -401,6 +403,50 @@ pub fn note_approval(message: &mut Value, a: &Approval) {
             .unwrap_or(blocks.len());
         blocks.insert(at, block);
     }
+}
+
+/// A question nobody decided within `REQUEST_TTL`, edited to say so: its grounds and counts,
+/// "Expired", and no buttons left.
+pub fn expired(request: &ApprovalRequest, at: Timestamp) -> Value {
+    let question = format!("{}.", grounds(request));
+    let outcome = format!(
+        "*Expired*: nobody decided by {}. `/ct-trigger seek` asks again.",
+        slack_date(at)
+    );
+    let mut blocks = vec![section(&question)];
+    blocks.extend(counts_detail(&request.snapshot));
+    blocks.push(section(&outcome));
+    json!({
+        "replace_original": true,
+        "text": format!("{question} Expired: nobody decided by {}.", slack_date(at)),
+        "blocks": blocks
+    })
+}
+
+/// Told to someone clicking a question that expired.
+pub fn expired_click(at: Timestamp) -> Value {
+    ephemeral(&format!(
+        "This question expired: nobody decided by {}. `/ct-trigger seek` asks again.",
+        slack_date(at)
+    ))
+}
+
+/// The one reminder, in the question's thread: still open, who may decide, and when it expires.
+pub fn reminder(request: &ApprovalRequest, who: &str, expires: Option<Timestamp>) -> Value {
+    let mut text = format!(
+        "Reminder: the question of {} is still open: {}.",
+        slack_date(request.created_at),
+        grounds(request)
+    );
+    text += &if who.is_empty() {
+        " Anyone in the channel may press Train! or Nope!".to_owned()
+    } else {
+        format!(" {who}: Train! or Nope!?")
+    };
+    if let Some(at) = expires {
+        text += &format!(" It expires {}.", slack_date(at));
+    }
+    json!({"text": text, "blocks": [section(&text)]})
 }
 
 /// Told to someone clicking a request that a newer seek replaced.

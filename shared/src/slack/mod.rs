@@ -2,13 +2,15 @@
 //! HTTP client that posts them (incoming webhook and `response_url`).
 
 pub mod blocks;
+pub mod channel;
 pub mod client;
 pub mod interaction;
 pub mod launch;
 pub mod messages;
 pub mod signature;
 
-pub use client::{RetryPolicy, SlackClient, SlackError, SlackPoster};
+pub use channel::{Channel, Posted, Route};
+pub use client::{RetryPolicy, SlackClient, SlackError, SlackPoster, WebApi};
 
 /// Escapes the three characters Slack's mrkdwn gives meaning to, so text from outside
 /// (a prefix, a pipeline's output) cannot ping `@channel`, link, or break formatting.

@@ -100,6 +100,17 @@ pub(super) fn request_from(item: &Item) -> Result<ApprovalRequest, StoreError> {
             Some(_) => Some(r.json("signal")?),
             None => None,
         },
+        posted: match (r.opt_s("slack_channel"), r.opt_s("slack_ts")) {
+            (Some(channel), Some(ts)) => Some(crate::domain::Posted {
+                channel: channel.to_owned(),
+                ts: ts.to_owned(),
+            }),
+            _ => None,
+        },
+        expired_at: match r.opt_s("status") {
+            Some("expired") => Some(Timestamp::from_secs(r.opt_n("expired_at")?.unwrap_or(0))),
+            _ => None,
+        },
     })
 }
 
@@ -181,21 +192,32 @@ impl DecisionStore for DynamoStore {
             .expression_attribute_values(":status", s(status))
             .expression_attribute_values(":pending", s("pending"))
             .expression_attribute_values(":decision", s(decision_json.clone()));
+        // A question the Web API posted is edited to its outcome; until that is done, a sweep
+        // finds it due (an edit that fails is tried again).
+        let due = if request.posted.is_some() {
+            request_update = request_update
+                .expression_attribute_names("#due", "edit_due")
+                .expression_attribute_values(":due", s("decided"));
+            ", #due = :due"
+        } else {
+            ""
+        };
         request_update = match decision.choice {
             // The deciding click owes the channel its notice: for a while, it alone.
             Choice::Train => request_update
-                .update_expression(
+                .update_expression(format!(
                     "SET #status = :status, #decision = :decision, #click = :click, \
-                     #notice_by = :click, #notice_until = :notice_until",
-                )
+                     #notice_by = :click, #notice_until = :notice_until{due}"
+                ))
                 .expression_attribute_names("#notice_by", NOTICE_BY)
                 .expression_attribute_names("#notice_until", NOTICE_UNTIL)
                 .expression_attribute_values(
                     ":notice_until",
                     n(decision.at.plus_secs(NOTICE_DUTY_SECS).secs()),
                 ),
-            Choice::Nope => request_update
-                .update_expression("SET #status = :status, #decision = :decision, #click = :click"),
+            Choice::Nope => request_update.update_expression(format!(
+                "SET #status = :status, #decision = :decision, #click = :click{due}"
+            )),
         };
         let mut items = vec![
             TransactWriteItem::builder()

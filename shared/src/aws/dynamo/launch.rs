@@ -129,6 +129,17 @@ pub trait LaunchStore: Send + Sync {
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
 
+/// A request item with its launch.
+pub(super) fn launch_from(item: &super::Item) -> Result<Launch, StoreError> {
+    let r = Reader { item };
+    Ok(Launch {
+        request: request_from(item)?,
+        approved: r.opt_s("status") == Some("approved"),
+        state: state_from(&r)?,
+        announced: r.opt_s("launch_announced").map(str::to_owned),
+    })
+}
+
 fn state_from(r: &Reader<'_>) -> Result<Option<LaunchState>, StoreError> {
     let owner = || r.opt_s("launch_owner").unwrap_or_default().to_owned();
     let at = |name: &str| -> Result<Timestamp, StoreError> {
@@ -208,16 +219,10 @@ impl DynamoStore {
 
 impl LaunchStore for DynamoStore {
     async fn launch(&self, request_id: &str) -> Result<Option<Launch>, StoreError> {
-        let Some(item) = self.get(request_key(request_id)).await? else {
-            return Ok(None);
-        };
-        let r = Reader { item: &item };
-        Ok(Some(Launch {
-            request: request_from(&item)?,
-            approved: r.opt_s("status") == Some("approved"),
-            state: state_from(&r)?,
-            announced: r.opt_s("launch_announced").map(str::to_owned),
-        }))
+        match self.get(request_key(request_id)).await? {
+            Some(item) => launch_from(&item).map(Some),
+            None => Ok(None),
+        }
     }
 
     async fn take_launch(

@@ -33,6 +33,8 @@ pub struct Window {
     pub created_at: Timestamp,
     /// The delivery that marked it posted, if it did.
     pub posted_by: Option<String>,
+    /// The newest request when it was prepared, which its question supersedes.
+    pub supersedes: Option<String>,
 }
 
 /// Everything seek writes in one transaction before posting.
@@ -70,16 +72,12 @@ pub enum Prepared {
 }
 
 /// What seek needs from the table.
-pub trait SeekStore: super::ApprovalStore + Send + Sync {
+pub trait SeekStore: super::ApprovalStore + super::LifecycleStore + Send + Sync {
     fn datasets(
         &self,
         names: &[String],
     ) -> impl Future<Output = Result<HashMap<String, DatasetState>, StoreError>> + Send;
     fn latest_request_id(&self) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
-    fn request(
-        &self,
-        id: &str,
-    ) -> impl Future<Output = Result<Option<ApprovalRequest>, StoreError>> + Send;
     fn window(&self, key: &str) -> impl Future<Output = Result<Option<Window>, StoreError>> + Send;
     fn prepare(&self, p: &Preparation)
     -> impl Future<Output = Result<Prepared, StoreError>> + Send;
@@ -127,6 +125,7 @@ fn window_from(item: &Item) -> Result<Window, StoreError> {
         request_id: r.opt_s("request_id").map(str::to_owned),
         created_at: Timestamp::from_secs(r.num("created_at")?),
         posted_by: r.opt_s("posted_by").map(str::to_owned),
+        supersedes: r.opt_s("supersedes").map(str::to_owned),
     })
 }
 
@@ -147,10 +146,6 @@ impl SeekStore for DynamoStore {
 
     async fn latest_request_id(&self) -> Result<Option<String>, StoreError> {
         self.read_latest().await
-    }
-
-    async fn request(&self, id: &str) -> Result<Option<ApprovalRequest>, StoreError> {
-        super::DecisionStore::request(self, id).await
     }
 
     async fn window(&self, k: &str) -> Result<Option<Window>, StoreError> {
@@ -175,6 +170,9 @@ impl SeekStore for DynamoStore {
         window.insert(TTL_ATTRIBUTE.into(), n(p.now.secs() + WINDOW_TTL_SECS));
         if let Some(req) = &p.request {
             window.insert("request_id".into(), s(req.id.clone()));
+            if let Some(prev) = &p.previous_request {
+                window.insert("supersedes".into(), s(prev.clone()));
+            }
         }
         items.push(
             TransactWriteItem::builder()
