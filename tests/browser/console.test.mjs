@@ -53,6 +53,8 @@ after(async () => {
 });
 
 const message = (page, text) => page.locator("article.msg", { hasText: text });
+// One time format everywhere in the console, in the browser's zone.
+const LOCAL_TIME = /\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}/;
 const enabled = (page, selector) =>
   page.waitForFunction((s) => !document.querySelector(s).disabled, selector, { timeout: 5000 });
 
@@ -74,7 +76,7 @@ test("Train! asks to confirm, the message is replaced, and the Kubeflow run star
   // The original message is replaced: who and when, no buttons left.
   const approved = message(page, "Approved");
   await approved.waitFor();
-  assert.match(await approved.innerText(), /Approved by @ann at/);
+  assert.match(await approved.innerText(), new RegExp(`Approved by @ann at ${LOCAL_TIME.source}`));
   assert.match(await approved.innerText(), /190 new objects in embedding, 10 in faiss\./);
   assert.equal(await approved.getByRole("button").count(), 0);
   assert.match(await approved.innerText(), /\(edited\)/);
@@ -85,10 +87,15 @@ test("Train! asks to confirm, the message is replaced, and the Kubeflow run star
   assert.match(await link.getAttribute("href"), /\/#\/runs\/details\/run-1$/);
   await message(page, "Approved by @ann").filter({ hasText: "· run run-1" }).waitFor();
   await page.screenshot({ path: `${root}docs/console.png` });
-  // The link opens the stand-in's run page, which shows that run.
+  // The link opens a page of that run: its name and parameters, not the API's JSON.
   const runPage = await browser.newPage();
   await runPage.goto(await link.getAttribute("href"));
-  await runPage.getByText('"display_name": "ct-trigger').waitFor();
+  await runPage.getByRole("heading", { name: "Run run-1" }).waitFor();
+  const params = runPage.getByRole("table", { name: "Parameters" });
+  assert.match(await params.getByRole("row", { name: /approved_by/ }).innerText(), /approved_by\s+ann/);
+  assert.match(await runPage.getByRole("table", { name: "Run" }).innerText(), /Name\s+ct-trigger/);
+  const shown = await runPage.locator("body").innerText();
+  assert.doesNotMatch(shown, /[{}]|"display_name"/, shown);
   await runPage.close();
   await page.close();
 });
@@ -132,6 +139,26 @@ async function watchedPage() {
   return { page, problems };
 }
 
+test("every message shows its time, and mrkdwn is rendered, not printed", async () => {
+  const { page, problems } = await watchedPage();
+  const times = await page.locator("article.msg").evaluateAll((rows) =>
+    rows.map((r) => (r.querySelector(".when") || {}).textContent));
+  assert.ok(times.length > 0);
+  for (const t of times) assert.match(t || "", /^\d{2}:\d{2}:\d{2}$/, JSON.stringify(times));
+  const text = await page.locator("#messages").innerText();
+  assert.doesNotMatch(text, /[*`]|<!date|\d{4}-\d{2}-\d{2}T/, text);
+  // A date token and the same instant in ISO 8601 read the same.
+  const [token, iso] = await page.evaluate(() => {
+    const div = document.createElement("div");
+    const read = (m) => { div.innerHTML = mrkdwn(m); return div.textContent; };
+    return [read("<!date^1796246067^{date_short_pretty} at {time}|2026-12-02T21:14:27Z>"), read("2026-12-02T21:14:27Z")];
+  });
+  assert.equal(token, iso);
+  assert.match(token, new RegExp(`^${LOCAL_TIME.source}$`));
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
 test("the start line says the result plainly and the console has a favicon", async () => {
   const first = printed.find((l) => l.startsWith("first seek: "));
   assert.match(first, /^first seek: posted \(/);
@@ -153,6 +180,12 @@ test("a bad Add shows the server's error in the footer and the page keeps workin
     await page.locator("#log", { hasText: `count must be a whole number from 1 to 5000, not ${bad}` }).waitFor();
     await enabled(page, "#add");
   }
+  // An empty box says what to enter.
+  await page.locator("#count").fill("");
+  await add.click();
+  await page.locator("#log", { hasText: "enter how many objects to add, 1 to 5000" }).waitFor();
+  assert.doesNotMatch(await page.locator("#log").innerText(), /not 0/);
+  await enabled(page, "#add");
   // The 400s are the answers under test; nothing else failed, and no script threw.
   assert.deepEqual(problems.filter((p) => !p.startsWith("400 ") || !p.endsWith("/api/objects")), []);
   await page.locator("#count").fill("3");
@@ -263,8 +296,13 @@ test("the slash command box sends /ct-trigger signed to actions and shows the ep
   const text = await status.innerText();
   assert.match(text, /Only visible to you · \/ct-trigger status/);
   assert.match(text, /embedding: \d+ new \(\d+ seen, \d+ trained\), threshold \d+/);
-  assert.match(text, /Next scheduled seek: .+ \(cron\(0 0 \? \* TUE \*\) in UTC\)/);
+  assert.match(text, new RegExp(`Next scheduled seek: ${LOCAL_TIME.source} \\(cron\\(0 0 \\? \\* TUE \\*\\) in UTC\\)`));
   assert.equal(await page.locator("#slash").inputValue(), "", "a sent command clears the box");
+  // The answer is ann's: bob does not see it, and ann sees it again when she is back.
+  await page.locator("#user").selectOption({ label: "bob" });
+  await page.waitForFunction(() => !document.querySelector(".slash-answer"), null, { timeout: 5000 });
+  await page.locator("#user").selectOption({ label: "ann" });
+  await status.waitFor();
   // seek: answered at once, and seek's own message arrives in the channel afterwards
   await send("/ct-trigger seek");
   await page.locator(".slash-answer", { hasText: "Counting now; the result will be posted here." }).waitFor();

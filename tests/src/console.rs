@@ -5,50 +5,99 @@
 use crate::runtime::LambdaRuntime;
 use crate::slack::{Post, SlackStandIn};
 use axum::Json;
-use axum::extract::State;
 use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// One message as the channel shows it now.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ViewMessage {
-    /// Its position among the channel's messages; its `response_url` is `/actions/{id}`.
+    /// Its position among the channel's messages; a click on it is sent with the
+    /// `response_url` `/actions/{user}/{id}`.
     pub id: usize,
     pub body: Value,
     pub edited: bool,
-    /// Ephemeral answers shown under it ("Only visible to you").
-    pub ephemeral: Vec<Value>,
+    /// When it was posted, in milliseconds since the epoch (an edit keeps it, as in Slack).
+    pub at: u64,
+    /// The ephemeral answers to clicks on it ("Only visible to you") that the viewer got.
+    pub ephemeral: Vec<Ephemeral>,
 }
 
-/// Replays what Slack received, in order, into what the channel shows: webhook posts are new
-/// messages; `response_url` posts replace, delete, answer ephemerally, or add a message.
-pub fn channel_view(posts: &[Post]) -> Vec<ViewMessage> {
+/// An answer only one user sees.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Ephemeral {
+    pub user: String,
+    pub body: Value,
+    pub at: u64,
+}
+
+fn millis(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// Whom a `response_url` post answers: a click by `user` on message `id`
+/// (`/actions/{user}/{id}`), or `user`'s `n`th slash command (`/actions/slash/{user}/{n}`).
+#[derive(Debug, Clone, PartialEq)]
+enum Answering {
+    Click { user: String, id: usize },
+    Slash { user: String, n: usize },
+}
+
+fn answering(path: &str) -> Option<Answering> {
+    let rest = path.strip_prefix("/actions/")?;
+    let mut parts = rest.split('/');
+    match (parts.next(), parts.next(), parts.next(), parts.next()) {
+        (Some("slash"), Some(user), Some(n), None) => Some(Answering::Slash {
+            user: user.to_owned(),
+            n: n.parse().ok()?,
+        }),
+        (Some(user), Some(id), None, None) => Some(Answering::Click {
+            user: user.to_owned(),
+            id: id.parse().ok()?,
+        }),
+        _ => None,
+    }
+}
+
+/// Replays what Slack received, in order, into what the channel shows `viewer`: webhook posts
+/// are new messages; `response_url` posts replace, delete, add a message, or answer the one
+/// user who clicked ephemerally, which only that user (the `viewer`) sees. Slash commands'
+/// later answers are in [`slash_answers`].
+pub fn channel_view(posts: &[Post], viewer: Option<&str>) -> Vec<ViewMessage> {
     let mut view: Vec<ViewMessage> = Vec::new();
     let mut next_id = 0;
+    let mut add = |view: &mut Vec<ViewMessage>, p: &Post| {
+        view.push(ViewMessage {
+            id: next_id,
+            body: p.body.clone(),
+            edited: false,
+            at: millis(p.at),
+            ephemeral: vec![],
+        });
+        next_id += 1;
+    };
     for p in posts.iter().filter(|p| p.delivered()) {
         if p.path.starts_with("/services/") {
-            view.push(ViewMessage {
-                id: next_id,
-                body: p.body.clone(),
-                edited: false,
-                ephemeral: vec![],
-            });
-            next_id += 1;
+            add(&mut view, p);
             continue;
         }
-        let Some(target) = p
-            .path
-            .strip_prefix("/actions/")
-            .and_then(|id| id.parse::<usize>().ok())
-        else {
-            continue;
+        let (user, target) = match answering(&p.path) {
+            Some(Answering::Click { user, id }) => (user, id),
+            // A slash command's answer for the channel is a message; any other is ephemeral.
+            Some(Answering::Slash { .. }) if p.body["response_type"] == "in_channel" => {
+                add(&mut view, p);
+                continue;
+            }
+            _ => continue,
         };
         let Some(pos) = view.iter().position(|m| m.id == target) else {
             continue;
@@ -56,21 +105,68 @@ pub fn channel_view(posts: &[Post]) -> Vec<ViewMessage> {
         if p.body["delete_original"] == true {
             view.remove(pos);
         } else if p.body["response_type"] == "ephemeral" {
-            view[pos].ephemeral.push(p.body.clone());
+            if viewer == Some(user.as_str()) {
+                view[pos].ephemeral.push(Ephemeral {
+                    user,
+                    body: p.body.clone(),
+                    at: millis(p.at),
+                });
+            }
         } else if p.body["replace_original"] == true {
             view[pos].body = p.body.clone();
             view[pos].edited = true;
         } else {
-            view.push(ViewMessage {
-                id: next_id,
-                body: p.body.clone(),
-                edited: false,
-                ephemeral: vec![],
-            });
-            next_id += 1;
+            add(&mut view, p);
         }
     }
     view
+}
+
+/// One slash command's answer as its sender sees it under the composer.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SlashAnswer {
+    pub user: String,
+    /// The command as typed.
+    pub command: String,
+    pub text: String,
+    /// The console or actions refused it (not an answer from the app).
+    pub error: bool,
+    pub at: u64,
+}
+
+/// A slash command sent: who sent what, and the answer that came back at once.
+#[derive(Debug, Clone)]
+struct SlashSent {
+    user: String,
+    command: String,
+    answer: Option<SlashAnswer>,
+}
+
+/// `viewer`'s slash command answers, in order: those actions gave at once, and the later ones
+/// posted to the command's `response_url` (other than for the channel).
+fn slash_answers(posts: &[Post], sent: &[SlashSent], viewer: &str) -> Vec<SlashAnswer> {
+    let mut out: Vec<SlashAnswer> = sent
+        .iter()
+        .filter(|s| s.user == viewer)
+        .filter_map(|s| s.answer.clone())
+        .collect();
+    for p in posts.iter().filter(|p| p.delivered()) {
+        let Some(Answering::Slash { user, n }) = answering(&p.path) else {
+            continue;
+        };
+        if user != viewer || p.body["response_type"] == "in_channel" {
+            continue;
+        }
+        out.push(SlashAnswer {
+            command: sent.get(n).map(|s| s.command.clone()).unwrap_or_default(),
+            user,
+            text: p.body["text"].as_str().unwrap_or_default().to_owned(),
+            error: false,
+            at: millis(p.at),
+        });
+    }
+    out.sort_by_key(|a| a.at);
+    out
 }
 
 /// Everything the console drives.
@@ -110,6 +206,8 @@ pub struct Jobs {
     adding: Arc<Mutex<Option<Adding>>>,
     /// Held while a seek runs: "Run seek now" meanwhile is refused rather than run twice.
     seeking: Arc<tokio::sync::Mutex<()>>,
+    /// Every slash command sent, in order: the `n` of its `response_url`.
+    slash: Arc<Mutex<Vec<SlashSent>>>,
 }
 
 /// An Add, as the page shows its progress.
@@ -175,7 +273,13 @@ async fn json_errors(resp: Response) -> Response {
     err(status, text)
 }
 
-async fn state(State(c): State<Console>) -> Json<Value> {
+#[derive(Deserialize)]
+struct Viewer {
+    /// The user whose view this is ("Click as"): only their ephemeral answers are in it.
+    user: Option<String>,
+}
+
+async fn state(State(c): State<Console>, Query(viewer): Query<Viewer>) -> Json<Value> {
     let users: Vec<Value> = c
         .users
         .iter()
@@ -193,8 +297,21 @@ async fn state(State(c): State<Console>) -> Json<Value> {
         .unwrap_or_else(|p| p.into_inner())
         .clone()
         .map(|a| json!({"summary": a.summary(), "progress": a}));
+    let posts = c.slack.received();
+    let viewer = viewer
+        .user
+        .filter(|u| c.users.iter().any(|(id, _)| id == u));
+    let slash = match &viewer {
+        Some(user) => {
+            let sent = c.jobs.slash.lock().unwrap_or_else(|p| p.into_inner());
+            slash_answers(&posts, &sent, user)
+        }
+        None => vec![],
+    };
     Json(json!({
-        "messages": channel_view(&c.slack.received()),
+        "messages": channel_view(&posts, viewer.as_deref()),
+        "slash": slash,
+        "viewer": viewer,
         "users": users,
         "datasets": datasets,
         "send_url": c.send_url,
@@ -212,11 +329,15 @@ async fn click(State(c): State<Console>, Json(req): Json<ClickRequest>) -> Respo
         "train",
         "x",
         (&uid, &name),
-        &c.slack.response_url(&req.message_id.to_string()),
+        // The user in the path: an ephemeral answer posted here is for them only.
+        &c.slack.response_url(&format!("{uid}/{}", req.message_id)),
     );
     payload["actions"][0]["action_id"] = json!(req.action_id);
     payload["actions"][0]["value"] = json!(req.value);
-    signed_post(&c, crate::slack_events::form(&payload)).await
+    match signed_post(&c, crate::slack_events::form(&payload)).await {
+        Ok((status, body)) => Json(json!({"status": status, "body": body})).into_response(),
+        Err(e) => err(StatusCode::BAD_GATEWAY, e),
+    }
 }
 
 #[derive(Deserialize)]
@@ -226,22 +347,43 @@ struct SlashRequest {
     user_id: String,
 }
 
-/// Signs and posts a slash command form, as Slack does when `/ct-trigger ...` is sent; the
-/// answer (ephemeral, for the sender only) comes back in actions' response.
+/// Signs and posts a slash command form, as Slack does when `/ct-trigger ...` is sent. The
+/// answer (ephemeral, for the sender only) comes back in actions' response, or later to the
+/// command's `response_url`; the console keeps both for the sender's view only.
 async fn slash(State(c): State<Console>, Json(req): Json<SlashRequest>) -> Response {
     let Some((uid, name)) = c.users.iter().find(|(id, _)| *id == req.user_id).cloned() else {
         return err(StatusCode::BAD_REQUEST, "unknown user");
     };
     let line = req.text.trim();
+    let n = {
+        let mut sent = c.jobs.slash.lock().unwrap_or_else(|p| p.into_inner());
+        sent.push(SlashSent {
+            user: uid.clone(),
+            command: line.to_owned(),
+            answer: None,
+        });
+        sent.len() - 1
+    };
+    let answered = |text: String, error: bool| {
+        let mut sent = c.jobs.slash.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(s) = sent.get_mut(n) {
+            s.answer = Some(SlashAnswer {
+                user: s.user.clone(),
+                command: s.command.clone(),
+                text,
+                error,
+                at: millis(SystemTime::now()),
+            });
+        }
+    };
     let text = match line.split_once(char::is_whitespace) {
         _ if !line.starts_with('/') => line,
         Some(("/ct-trigger", rest)) => rest.trim(),
         None if line == "/ct-trigger" => "",
         _ => {
-            return err(
-                StatusCode::BAD_REQUEST,
-                "only /ct-trigger is installed here: try /ct-trigger help",
-            );
+            let why = "only /ct-trigger is installed here: try /ct-trigger help";
+            answered(why.to_owned(), true);
+            return err(StatusCode::BAD_REQUEST, why);
         }
     };
     let body = form_urlencoded::Serializer::new(String::new())
@@ -252,15 +394,51 @@ async fn slash(State(c): State<Console>, Json(req): Json<SlashRequest>) -> Respo
         .append_pair("user_name", &name)
         .append_pair("command", "/ct-trigger")
         .append_pair("text", text)
-        .append_pair("response_url", &c.slack.response_url("slash"))
+        .append_pair(
+            "response_url",
+            &c.slack.response_url(&format!("slash/{uid}/{n}")),
+        )
         .append_pair("trigger_id", &uuid::Uuid::new_v4().simple().to_string())
         .finish();
-    signed_post(&c, body.into_bytes()).await
+    match signed_post(&c, body.into_bytes()).await {
+        Ok((status, body)) => {
+            let answer: Option<Value> = serde_json::from_str(&body).ok();
+            let said = answer
+                .as_ref()
+                .and_then(|a| a.get("text"))
+                .and_then(Value::as_str);
+            match said {
+                Some(text) if status == 200 => answered(text.to_owned(), false),
+                // Slack shows nothing for an empty 200: the answer, if any, comes later.
+                None if status == 200 && body.trim().is_empty() => {}
+                _ => {
+                    let why = answer
+                        .as_ref()
+                        .and_then(|a| a.get("error"))
+                        .and_then(Value::as_str)
+                        .map(str::to_owned)
+                        .unwrap_or_else(|| {
+                            if body.trim().is_empty() {
+                                "no answer".to_owned()
+                            } else {
+                                body.clone()
+                            }
+                        });
+                    answered(format!("actions answered {status}: {why}"), true);
+                }
+            }
+            Json(json!({"status": status, "body": body})).into_response()
+        }
+        Err(e) => {
+            answered(e.clone(), true);
+            err(StatusCode::BAD_GATEWAY, e)
+        }
+    }
 }
 
-/// Posts a form to the local actions function with Slack's signature headers; the console gets
-/// actions' status and body.
-async fn signed_post(c: &Console, body: Vec<u8>) -> Response {
+/// Posts a form to the local actions function with Slack's signature headers: actions' status
+/// and body, or why it did not answer.
+async fn signed_post(c: &Console, body: Vec<u8>) -> Result<(u16, String), String> {
     let ts = ct_shared::Timestamp::now().secs().to_string();
     let sig = ct_shared::slack::signature::sign(
         &ct_shared::Secret::new(c.signing_secret.clone()),
@@ -280,13 +458,21 @@ async fn signed_post(c: &Console, body: Vec<u8>) -> Response {
     match sent {
         Ok(resp) => {
             let status = resp.status().as_u16();
-            let text = resp.text().await.unwrap_or_default();
-            Json(json!({"status": status, "body": text})).into_response()
+            Ok((status, resp.text().await.unwrap_or_default()))
         }
-        Err(e) => err(
-            StatusCode::BAD_GATEWAY,
-            format!("actions did not answer: {}", e.without_url()),
-        ),
+        Err(e) => Err(format!("actions did not answer: {}", e.without_url())),
+    }
+}
+
+/// What a function's error report (`{"errorType": ..., "errorMessage": ...}`) says, as a
+/// sentence: its message, not the JSON.
+pub fn error_report(report: &Value) -> String {
+    match report.get("errorMessage").and_then(Value::as_str) {
+        Some(m) if !m.trim().is_empty() => m.trim().to_owned(),
+        _ => match report {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        },
     }
 }
 
@@ -308,7 +494,10 @@ async fn seek_now(State(c): State<Console>) -> Response {
     });
     match job.await.ok().flatten() {
         Some(Ok(v)) => Json(v).into_response(),
-        Some(Err(e)) => err(StatusCode::BAD_GATEWAY, format!("seek failed: {e}")),
+        Some(Err(e)) => err(
+            StatusCode::BAD_GATEWAY,
+            format!("seek failed: {}", error_report(&e)),
+        ),
         None => err(StatusCode::GATEWAY_TIMEOUT, "seek did not answer"),
     }
 }
@@ -364,6 +553,12 @@ async fn add_objects(
         Ok(Json(req)) => req,
         Err(rejection) => return err(StatusCode::BAD_REQUEST, rejection.body_text()),
     };
+    if req.get("count").is_none_or(Value::is_null) {
+        return err(
+            StatusCode::BAD_REQUEST,
+            format!("enter how many objects to add, 1 to {MAX_ADD}"),
+        );
+    }
     let Some(count) = req
         .get("count")
         .and_then(Value::as_u64)
@@ -504,6 +699,49 @@ async fn status(State(c): State<Console>) -> Response {
     }
 }
 
+fn run_view(r: &crate::kfp::StoredRun) -> Value {
+    json!({
+        "run_id": r.run_id,
+        "display_name": r.display_name,
+        "pipeline_id": r.pipeline_id,
+        "pipeline_version_id": r.pipeline_version_id,
+        "experiment_id": r.experiment_id,
+        "parameters": r.parameters,
+    })
+}
+
+/// The runs Train! started on the Kubeflow stand-in, newest first.
+async fn kfp_runs(State(c): State<Console>) -> Response {
+    let Some(kfp) = &c.kfp else {
+        return err(
+            StatusCode::NOT_FOUND,
+            "no Kubeflow stand-in in this console",
+        );
+    };
+    let runs: Vec<Value> = kfp.runs().iter().rev().map(run_view).collect();
+    Json(json!({"runs": runs})).into_response()
+}
+
+async fn kfp_run(State(c): State<Console>, Path(id): Path<String>) -> Response {
+    let Some(kfp) = &c.kfp else {
+        return err(
+            StatusCode::NOT_FOUND,
+            "no Kubeflow stand-in in this console",
+        );
+    };
+    match kfp.runs().iter().find(|r| r.run_id == id) {
+        Some(r) => Json(run_view(r)).into_response(),
+        None => err(
+            StatusCode::NOT_FOUND,
+            format!("no run {id} on the stand-in"),
+        ),
+    }
+}
+
+/// The Kubeflow Pipelines stand-in's pages, where run links (`KUBEFLOW_URL#/runs/details/<id>`)
+/// lead: a run's name, pipeline and parameters, or the list of runs.
+const KUBEFLOW_PAGE: &str = include_str!("../console/kubeflow.html");
+
 const PAGE: &str = include_str!("../console/index.html");
 
 /// The console's icon: a small aubergine square with "ct".
@@ -534,13 +772,17 @@ pub fn router(console: Console) -> axum::Router {
         .route("/api/objects", post(add_objects))
         .route("/api/status", get(status))
         .route(
-            "/kubeflow/",
-            get(|| async {
-                Html("<!doctype html><title>Kubeflow Pipelines (local)</title><h1>Kubeflow Pipelines</h1><p>A local stand-in: in a real deployment this is your pipelines dashboard.</p>")
-            }),
+            "/kubeflow",
+            get(|| async { Redirect::permanent("/kubeflow/") }),
         )
+        .route("/kubeflow/", get(|| async { Html(KUBEFLOW_PAGE) }))
+        .route("/api/kfp/runs", get(kfp_runs))
+        .route("/api/kfp/runs/{id}", get(kfp_run))
         .fallback(|uri: axum::http::Uri| async move {
-            err(StatusCode::NOT_FOUND, format!("no such page: {}", uri.path()))
+            err(
+                StatusCode::NOT_FOUND,
+                format!("no such page: {}", uri.path()),
+            )
         })
         .layer(axum::middleware::map_response(json_errors))
         .with_state(console)
@@ -548,46 +790,115 @@ pub fn router(console: Console) -> axum::Router {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
+    use crate::slack::Reply;
 
-    fn post(path: &str, body: Value, status: u16) -> Post {
-        Post {
-            path: path.into(),
-            raw: body.to_string().into_bytes(),
-            body,
-            content_type: None,
-            status,
+    /// What the Slack stand-in recorded of these posts (path, body, answered status).
+    async fn received(posts: &[(&str, Value, u16)]) -> Vec<Post> {
+        let slack = SlackStandIn::start().await;
+        ct_shared::tls::install_provider();
+        let http = reqwest::Client::new();
+        for (path, body, status) in posts {
+            if *status != 200 {
+                slack.plan([Reply::Status(*status)]);
+            }
+            http.post(format!("{}{path}", slack.base))
+                .header("content-type", "application/json")
+                .body(body.to_string())
+                .send()
+                .await
+                .unwrap();
         }
+        slack.received()
     }
 
-    #[test]
-    fn replays_replacements_ephemerals_and_new_messages() {
-        let posts = vec![
-            post("/services/T/B/x", json!({"text": "question"}), 200),
-            post("/services/T/B/x", json!({"text": "failed"}), 500),
-            post(
-                "/actions/0",
+    #[tokio::test]
+    async fn replays_replacements_ephemerals_and_new_messages() {
+        let posts = received(&[
+            ("/services/T/B/x", json!({"text": "question"}), 200),
+            ("/services/T/B/x", json!({"text": "failed"}), 500),
+            (
+                "/actions/U0ANN/0",
                 json!({"text": "decided", "replace_original": true}),
                 200,
             ),
-            post(
-                "/actions/0",
+            (
+                "/actions/U0BOB/0",
                 json!({"text": "already", "response_type": "ephemeral"}),
                 200,
             ),
-            post("/services/T/B/x", json!({"text": "kubeflow"}), 200),
-            post(
-                "/actions/9",
+            ("/services/T/B/x", json!({"text": "kubeflow"}), 200),
+            (
+                "/actions/U0ANN/9",
                 json!({"text": "nowhere", "replace_original": true}),
                 200,
             ),
-        ];
-        let view = channel_view(&posts);
+        ])
+        .await;
+        let view = channel_view(&posts, Some("U0BOB"));
         assert_eq!(view.len(), 2);
         assert_eq!(view[0].body["text"], "decided");
         assert!(view[0].edited);
         assert_eq!(view[0].ephemeral.len(), 1);
+        assert_eq!(view[0].ephemeral[0].user, "U0BOB");
         assert_eq!(view[1].id, 1);
         assert_eq!(view[1].body["text"], "kubeflow");
+        // The message keeps the time it was posted, not its edit's.
+        assert_eq!(view[0].at, millis(posts[0].at));
+        // bob's ephemeral answer is not in ann's view, nor in a view of nobody.
+        for viewer in [Some("U0ANN"), None] {
+            let view = channel_view(&posts, viewer);
+            assert!(view[0].ephemeral.is_empty(), "{viewer:?}");
+            assert_eq!(view[0].body["text"], "decided");
+        }
+    }
+
+    #[tokio::test]
+    async fn slash_answers_belong_to_their_sender() {
+        let sent = vec![
+            SlashSent {
+                user: "U0BOB".into(),
+                command: "/ct-trigger seek".into(),
+                answer: Some(SlashAnswer {
+                    user: "U0BOB".into(),
+                    command: "/ct-trigger seek".into(),
+                    text: "Counting now".into(),
+                    error: false,
+                    at: 1,
+                }),
+            },
+            SlashSent {
+                user: "U0ANN".into(),
+                command: "/ct-trigger status".into(),
+                answer: None,
+            },
+        ];
+        let posts = received(&[
+            (
+                "/actions/slash/U0ANN/1",
+                json!({"text": "later, for ann", "response_type": "ephemeral"}),
+                200,
+            ),
+            (
+                "/actions/slash/U0ANN/1",
+                json!({"text": "for everyone", "response_type": "in_channel"}),
+                200,
+            ),
+        ])
+        .await;
+        let ann = slash_answers(&posts, &sent, "U0ANN");
+        assert_eq!(ann.len(), 1, "{ann:?}");
+        assert_eq!(
+            (ann[0].text.as_str(), ann[0].command.as_str()),
+            ("later, for ann", "/ct-trigger status")
+        );
+        let bob = slash_answers(&posts, &sent, "U0BOB");
+        assert_eq!(bob.len(), 1, "{bob:?}");
+        assert_eq!(bob[0].text, "Counting now");
+        // The in-channel answer is a message everyone sees.
+        let view = channel_view(&posts, None);
+        assert_eq!(view.len(), 1);
+        assert_eq!(view[0].body["text"], "for everyone");
     }
 }

@@ -7,7 +7,7 @@ use harness::events::scheduled_event;
 use harness::runtime::{LambdaRuntime, lambda_env, spawn};
 use harness::slack::SlackStandIn;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::task::JoinHandle;
 
 const BUCKET: &str = "ct-trigger-demo";
@@ -20,16 +20,22 @@ const DEMO_KFP_PARAMETERS: &str =
 const DEMO_OBJECTS: [(&str, usize); 2] = [("train/embedding/", 190), ("train/faiss/", 10)];
 
 const USAGE: &str = "\
-usage: scripts/run [up] [--port N]  the whole system and the local Slack console
+usage: scripts/run [up] [--port N] [--verbose]
+                                    the whole system and the local Slack console
                                     (port 8787 by default; --port 0 picks a free one)
-       scripts/run seek             one weekly seek over the demo data; prints the message
+       scripts/run seek [--verbose] one weekly seek over the demo data; prints the message
        scripts/run --help           this text
+
+The functions' metric (EMF) lines are shown as one short line each (`metrics ...`);
+--verbose shows them as the functions print them, for CloudWatch.
 
 Environment (the demo's values are the defaults):
   DATASETS           name=prefix[:N],... counted in the demo bucket, which holds
                      190 objects under train/embedding/ and 10 under train/faiss/
-                     (default embedding=train/embedding/,faiss=train/faiss/:500)
-  DATA_INTERVAL      the default threshold, in new objects (default 100)
+                     (unset: embedding=train/embedding/,faiss=train/faiss/:500;
+                     set but empty is an error)
+  DATA_INTERVAL      the default threshold, in new objects (unset: 100; set but empty is
+                     an error)
   SLACK_WEBHOOK_URL  `seek` only: post to this real Slack channel instead of printing
                      the message (`up` always posts to the local console)
 ";
@@ -42,17 +48,25 @@ struct Setting {
 }
 
 impl Setting {
-    fn read(name: &'static str, demo: &str) -> Self {
-        match std::env::var(name).ok().filter(|v| !v.trim().is_empty()) {
-            Some(value) => Self {
-                name,
-                value,
-                yours: true,
-            },
-            None => Self {
+    /// Yours when set; the demo's only when unset. Set but empty (or blank) is a mistake, not
+    /// a way to ask for the demo's: it is refused, naming the variable.
+    fn read(name: &'static str, demo: &str, wanted: &str) -> Result<Self, String> {
+        match std::env::var_os(name) {
+            None => Ok(Self {
                 name,
                 value: demo.to_owned(),
                 yours: false,
+            }),
+            Some(value) => match value.into_string() {
+                Ok(value) if !value.trim().is_empty() => Ok(Self {
+                    name,
+                    value,
+                    yours: true,
+                }),
+                Ok(_) => Err(format!(
+                    "{name} is set but empty: set it to {wanted}, or unset it (unset {name}) to use the demo's {demo}."
+                )),
+                Err(_) => Err(format!("{name} is not valid UTF-8: set it to {wanted}.")),
             },
         }
     }
@@ -82,6 +96,75 @@ async fn demo_data(sdk: &aws_config::SdkConfig) {
 /// The last lines a stream printed, kept to explain an early exit.
 type Said = Arc<Mutex<Vec<String>>>;
 
+/// This terminal, shared by the readers of the functions' output: metric lines shortened
+/// (unless `--verbose`), and the banner's key lines printed again once a seek's output has
+/// pushed them up.
+#[derive(Clone)]
+struct Terminal {
+    verbose: bool,
+    state: Arc<Mutex<Shown>>,
+}
+
+struct Shown {
+    /// The banner's key lines, once the banner is out.
+    again: Vec<String>,
+    /// Seek printed since the banner was last shown.
+    owed: bool,
+    /// When a function last printed.
+    last: Instant,
+}
+
+impl Terminal {
+    fn new(verbose: bool) -> Self {
+        Self {
+            verbose,
+            state: Arc::new(Mutex::new(Shown {
+                again: Vec::new(),
+                owed: false,
+                last: Instant::now(),
+            })),
+        }
+    }
+
+    /// Passes one line of a function's output through as `[name] line`; a metric line is
+    /// shown short unless `--verbose`.
+    fn line(&self, name: &str, line: &str) {
+        let short = if self.verbose {
+            None
+        } else {
+            harness::render::metrics(line)
+        };
+        eprintln!("[{name}] {}", short.as_deref().unwrap_or(line));
+        let mut shown = self.state.lock().unwrap();
+        shown.last = Instant::now();
+        if name == "seek" && !shown.again.is_empty() {
+            shown.owed = true;
+        }
+    }
+
+    /// Prints the banner; `again` (its key lines) are printed again after each seek's output.
+    fn banner(&self, lines: &[String], again: Vec<String>) {
+        for l in lines {
+            println!("{l}");
+        }
+        self.state.lock().unwrap().again = again;
+        let state = self.state.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+                let mut shown = state.lock().unwrap();
+                // Once the output has been quiet for a second: a seek's lines come together.
+                if shown.owed && shown.last.elapsed() >= Duration::from_secs(1) {
+                    shown.owed = false;
+                    for l in &shown.again {
+                        println!("{l}");
+                    }
+                }
+            }
+        });
+    }
+}
+
 /// A function binary running behind its own local runtime, its output passed through to this
 /// terminal as `[name] line`.
 struct Function {
@@ -93,11 +176,25 @@ struct Function {
 }
 
 impl Function {
-    fn start(name: &'static str, env: &[(&str, String)], runtime: &LambdaRuntime) -> Self {
+    fn start(
+        name: &'static str,
+        env: &[(&str, String)],
+        runtime: &LambdaRuntime,
+        terminal: &Terminal,
+    ) -> Self {
         let mut all = lambda_env(name, Some(&runtime.api), harness::moto::url());
         all.retain(|(k, _)| k != "AWS_LAMBDA_LOG_FORMAT");
         all.push(("AWS_LAMBDA_LOG_FORMAT".into(), "Text".into()));
         all.push(("AWS_LAMBDA_LOG_LEVEL".into(), "WARN".into()));
+        if !terminal.verbose {
+            // lambda_runtime logs a handler's error again with Rust's Debug formatting
+            // (`Slack(Unreachable { attempts: 4, .. })`) after the function has said it as a
+            // sentence; a panic is still printed by Rust's panic hook.
+            all.push((
+                "RUST_LOG".into(),
+                "warn,lambda_runtime::layers::panic=off".into(),
+            ));
+        }
         all.extend(env.iter().map(|(k, v)| ((*k).to_owned(), v.clone())));
         let mut child = spawn(name, &all);
         let (stderr, stdout) = (Said::default(), Said::default());
@@ -113,11 +210,12 @@ impl Function {
         ];
         for (stream, said) in streams.into_iter().flatten() {
             let said = said.clone();
+            let terminal = terminal.clone();
             readers.push(tokio::spawn(async move {
                 use tokio::io::AsyncBufReadExt;
                 let mut lines = tokio::io::BufReader::new(stream).lines();
                 while let Ok(Some(line)) = lines.next_line().await {
-                    eprintln!("[{name}] {line}");
+                    terminal.line(name, &line);
                     let mut said = said.lock().unwrap();
                     said.push(line);
                     if said.len() > 20 {
@@ -135,8 +233,9 @@ impl Function {
         }
     }
 
-    /// Waits for the function to exit, then says why in its own words: what it printed on
-    /// stderr (where `main` explains a refusal to start), or else its last log lines.
+    /// Waits for the function to exit, then says so. Why is in its own words, which this
+    /// terminal has already shown as `[name] ...` lines (where `main` explains a refusal to
+    /// start): they are pointed at, not printed again.
     async fn exited(&mut self) -> String {
         let status = match self.child.wait().await {
             Ok(s) => s.to_string(),
@@ -145,17 +244,13 @@ impl Function {
         for reader in self.readers.drain(..) {
             reader.await.ok();
         }
-        let stderr = self.stderr.lock().unwrap().clone();
-        let said = if stderr.is_empty() {
-            self.stdout.lock().unwrap().clone()
-        } else {
-            stderr
-        };
+        let said =
+            !self.stderr.lock().unwrap().is_empty() || !self.stdout.lock().unwrap().is_empty();
         let name = self.name;
-        if said.is_empty() {
-            format!("{name} stopped ({status}) without saying why")
+        if said {
+            format!("{name} stopped ({status}); the [{name}] lines above say why.")
         } else {
-            format!("{name} stopped ({status}):\n  {}", said.join("\n  "))
+            format!("{name} stopped ({status}) without saying why.")
         }
     }
 
@@ -173,12 +268,31 @@ async fn first_exit(a: &mut Function, b: &mut Function, c: &mut Function) -> Str
     }
 }
 
-async fn seek_once() -> Result<(), String> {
-    let datasets = Setting::read("DATASETS", DEMO_DATASETS);
-    let interval = Setting::read("DATA_INTERVAL", DEMO_INTERVAL);
+const DATASETS_WANTED: &str = "name=prefix[:N],... (e.g. faiss=train/faiss/:500)";
+const INTERVAL_WANTED: &str = "a threshold such as 100 (new objects)";
+
+/// What a function answered with an error report says, as a sentence.
+fn failed(what: &str, report: &serde_json::Value) -> String {
+    let said = harness::console::error_report(report);
+    let said = said.trim_end_matches('.');
+    format!("{what} failed: {said}.")
+}
+
+/// Whether this terminal shows styles: stdout is a terminal and `NO_COLOR` is unset.
+fn colors() -> harness::render::Colors {
+    use std::io::IsTerminal;
+    harness::render::Colors(
+        std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+    )
+}
+
+async fn seek_once(verbose: bool) -> Result<(), String> {
+    let datasets = Setting::read("DATASETS", DEMO_DATASETS, DATASETS_WANTED)?;
+    let interval = Setting::read("DATA_INTERVAL", DEMO_INTERVAL, INTERVAL_WANTED)?;
     let real = std::env::var("SLACK_WEBHOOK_URL")
         .ok()
         .filter(|v| !v.trim().is_empty());
+    let terminal = Terminal::new(verbose);
     let sdk = harness::moto::sdk().await;
     println!("moto (S3, DynamoDB) on {}", harness::moto::url());
     demo_data(&sdk).await;
@@ -205,6 +319,7 @@ async fn seek_once() -> Result<(), String> {
             ("SLACK_WEBHOOK_URL", webhook),
         ],
         &runtime,
+        &terminal,
     );
     let now = ct_shared::Timestamp::now();
     println!("invoking the seek binary with an EventBridge Scheduled Event for {now} ...");
@@ -218,22 +333,24 @@ async fn seek_once() -> Result<(), String> {
             "seek returned: {}",
             serde_json::to_string_pretty(&result).unwrap_or_default()
         ),
-        Some(Err(error)) => return Err(format!("seek failed: {error}")),
-        None => return Err("seek did not answer within 120 s".into()),
+        Some(Err(error)) => return Err(failed("seek", &error)),
+        None => return Err("seek did not answer within 120 s.".into()),
     }
     if real.is_some() {
         println!("posted to your Slack channel (SLACK_WEBHOOK_URL).");
     } else {
         println!("\nSlack would show (no SLACK_WEBHOOK_URL set, so nothing left this machine):\n");
         for post in stand_in.channel() {
-            println!("{}\n", harness::render::message(&post.body));
+            println!("{}\n", harness::render::message_in(&post.body, colors()));
         }
     }
     Ok(())
 }
 
 /// The whole system: demo data, the three functions, their Function URLs, and the console.
-async fn up(port: u16) -> Result<(), String> {
+async fn up(port: u16, verbose: bool) -> Result<(), String> {
+    let datasets = Setting::read("DATASETS", DEMO_DATASETS, DATASETS_WANTED)?;
+    let interval = Setting::read("DATA_INTERVAL", DEMO_INTERVAL, INTERVAL_WANTED)?;
     // The port first: a clash is the likeliest failure, and needs nothing else started.
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
         .await
@@ -244,14 +361,13 @@ async fn up(port: u16) -> Result<(), String> {
         "http://{}/",
         listener.local_addr().map_err(|e| e.to_string())?
     );
-    let datasets = Setting::read("DATASETS", DEMO_DATASETS);
-    let interval = Setting::read("DATA_INTERVAL", DEMO_INTERVAL);
     println!("{}\n{}", datasets.said(), interval.said());
     if std::env::var("SLACK_WEBHOOK_URL").is_ok_and(|v| !v.trim().is_empty()) {
         println!(
             "SLACK_WEBHOOK_URL is set but not used: in `up` the local console is the channel (`scripts/run seek` posts to it)"
         );
     }
+    let terminal = Terminal::new(verbose);
     let sdk = harness::moto::sdk().await;
     demo_data(&sdk).await;
     let slack = SlackStandIn::start().await;
@@ -279,7 +395,8 @@ async fn up(port: u16) -> Result<(), String> {
     invoke.register("actions", &actions_rt);
     // `/ct-trigger seek` from the console queues a count to the local seek the same way.
     invoke.register("seek", &seek_rt);
-    let kubeflow_url = format!("{}/", kfp.base);
+    // Run links lead to the console's page for the stand-in's runs.
+    let kubeflow_url = format!("{console_url}kubeflow/");
     let mut actions_env = common.to_vec();
     actions_env.extend([
         ("SLACK_SIGNING_SECRET", signing_secret.clone()),
@@ -302,11 +419,11 @@ async fn up(port: u16) -> Result<(), String> {
     send_env.extend([
         ("SEND_URL_AUTH", "NONE".to_owned()),
         ("SEND_TOKEN", send_token.clone()),
-        ("KUBEFLOW_URL", kubeflow_url),
+        ("KUBEFLOW_URL", kubeflow_url.clone()),
     ]);
-    let mut seek = Function::start("seek", &seek_env, &seek_rt);
-    let mut actions = Function::start("actions", &actions_env, &actions_rt);
-    let mut send = Function::start("send", &send_env, &send_rt);
+    let mut seek = Function::start("seek", &seek_env, &seek_rt, &terminal);
+    let mut actions = Function::start("actions", &actions_env, &actions_rt, &terminal);
+    let mut send = Function::start("send", &send_env, &send_rt, &terminal);
     let actions_url = harness::function_url::serve(actions_rt, "127.0.0.1:0").await;
     let send_url = harness::function_url::serve(send_rt, "127.0.0.1:0").await;
     let first_messages = slack.clone();
@@ -357,46 +474,63 @@ async fn up(port: u16) -> Result<(), String> {
             v["result"].as_str().unwrap_or("?"),
             v["text"].as_str().unwrap_or_default()
         ),
-        Some(Err(e)) => return Err(format!("the first seek failed: {e}")),
-        None => return Err("the first seek did not answer within 120 s".into()),
+        Some(Err(e)) => return Err(failed("the first seek", &e)),
+        None => return Err("the first seek did not answer within 120 s.".into()),
     }
     for post in first_messages.channel() {
-        println!("{}", harness::render::message(&post.body));
+        println!("{}", harness::render::message_in(&post.body, colors()));
     }
-    println!("actions Function URL: {actions_url}/");
-    println!(
-        "send Function URL:    {send_url}/   e.g. curl -H 'Authorization: Bearer {send_token}' -d text=hello {send_url}/"
-    );
-    println!(
+    let console_line = format!("console: {console_url}");
+    let ask_line = format!(
         "ask on a quality signal: curl -H 'Authorization: Bearer {send_token}' -d reason='Model quality dropped' -d metric=recall@10 -d value=0.81 -d threshold=0.85 -d source=eval-step {send_url}/ask"
     );
-    println!(
-        "Kubeflow Pipelines stand-in: {}/ (Train! starts pipeline \"retrain\" there)",
-        kfp.base
+    terminal.banner(
+        &[
+            format!("actions Function URL: {actions_url}/"),
+            format!(
+                "send Function URL:    {send_url}/   e.g. curl -H 'Authorization: Bearer {send_token}' -d text=hello {send_url}/"
+            ),
+            ask_line.clone(),
+            format!(
+                "Kubeflow Pipelines stand-in: {kubeflow_url} (Train! starts pipeline \"retrain\" there; its API: {}/)",
+                kfp.base
+            ),
+            console_line.clone(),
+            "Ctrl-C stops everything.".to_owned(),
+        ],
+        vec![console_line, ask_line],
     );
-    println!("console: {console_url}");
-    println!("Ctrl-C stops everything.");
-    tokio::select! {
-        stop = tokio::signal::ctrl_c() => stop.map_err(|e| e.to_string()),
+    let stopped = tokio::select! {
+        stop = tokio::signal::ctrl_c() => stop.map_err(|e| format!("cannot wait for Ctrl-C: {e}")),
         why = first_exit(&mut seek, &mut actions, &mut send) => Err(why),
+    };
+    for f in [seek, actions, send] {
+        f.stop().await;
     }
+    if stopped.is_ok() {
+        // After the terminal's ^C: what it did.
+        println!("\nstopped.");
+    }
+    stopped
 }
 
 /// What the command line asks for.
 #[derive(Debug, PartialEq)]
 enum Command {
-    Up { port: u16 },
-    Seek,
+    Up { port: u16, verbose: bool },
+    Seek { verbose: bool },
     Help,
 }
 
 fn parse_args(args: &[String]) -> Result<Command, String> {
     let mut mode = None;
     let mut port = 8787;
+    let mut verbose = false;
     let mut rest = args.iter();
     while let Some(arg) = rest.next() {
         match arg.as_str() {
             "-h" | "--help" | "help" => return Ok(Command::Help),
+            "-v" | "--verbose" => verbose = true,
             "--port" => {
                 port = rest
                     .next()
@@ -409,8 +543,8 @@ fn parse_args(args: &[String]) -> Result<Command, String> {
     }
     match mode {
         Some("seek") if port != 8787 => Err("--port is for `up`, not `seek`".into()),
-        Some("seek") => Ok(Command::Seek),
-        _ => Ok(Command::Up { port }),
+        Some("seek") => Ok(Command::Seek { verbose }),
+        _ => Ok(Command::Up { port, verbose }),
     }
 }
 
@@ -422,8 +556,8 @@ async fn main() {
             print!("{USAGE}");
             return;
         }
-        Ok(Command::Seek) => seek_once().await,
-        Ok(Command::Up { port }) => up(port).await,
+        Ok(Command::Seek { verbose }) => seek_once(verbose).await,
+        Ok(Command::Up { port, verbose }) => up(port, verbose).await,
         Err(e) => {
             eprint!("{e}\n\n{USAGE}");
             std::process::exit(2);
