@@ -5,7 +5,7 @@
 //! Each client used to read and parse the roots itself: seek read them three times at cold
 //! start (the SDK's HTTP client, reqwest, and S3's own client), actions and send twice. Where
 //! the roots are a directory of files (this machine: 150, each opened three times), that was
-//! most of seek's cold start (ct-bench: see README, Measured).
+//! most of seek's cold start (ct-bench: see docs/measured.md).
 
 use std::sync::{Arc, OnceLock};
 

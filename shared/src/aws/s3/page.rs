@@ -38,7 +38,7 @@ tokio::task_local! {
 
 /// The interceptor, registered once on the client: it reads the request's slot from [`SLOT`].
 /// Attaching one per request (`.customize().interceptor(..)`) gave every request in flight a
-/// configuration layer of its own; see README, Measured.
+/// configuration layer of its own; see docs/measured.md.
 #[derive(Debug, Default)]
 pub struct KeyTap;
 

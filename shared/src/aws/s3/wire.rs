@@ -10,7 +10,7 @@
 //! connection is its socket (and TLS state) alone: the request that uses it writes its head
 //! from a buffer it drops, and reads into one buffer that lives only while the response does.
 //!
-//! Measured (ct-bench, release, 2 cores, 30 ms a page; README, Measured): peak RSS at 2 x 1M
+//! Measured (ct-bench, release, 2 cores, 30 ms a page; docs/measured.md): peak RSS at 2 x 1M
 //! keys went from 12.2-12.7 MiB to 11.1-11.8 MiB, 1.20-1.26 times the RSS at 2 x 10k before and
 //! 1.09-1.19 times after, all four layouts, three runs. Under the 1,024 MB CPU quota at 50 ms a
 //! page, CPU per million keys went from 0.75 s to 0.62-0.66 s (counter) and keys/s stayed
