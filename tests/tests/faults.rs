@@ -398,7 +398,8 @@ async fn a_notice_slack_failed_at_the_click_is_posted_by_a_later_press() {
 
 /// The later press's two writes, taking the notice over (`UpdateItem` 0) and noting it posted
 /// (`UpdateItem` 1), each under every fault, and with the answer lost past every retry: the
-/// notice is posted once, and a press after that posts nothing more. The cases run side by side.
+/// notice is posted once, and a press after that posts nothing more. The cases run four at a
+/// time: all of them at once against the one-request-at-a-time moto could outlast a press's 3 s.
 #[tokio::test]
 async fn taking_over_a_notice_posts_it_once_under_every_fault() {
     let mut cases: Vec<(usize, Fault, usize)> = (0..2)
@@ -441,7 +442,11 @@ async fn taking_over_a_notice_posts_it_once_under_every_fault() {
         );
         assert_eq!(kubeflow_notices(&w), 1, "{case}: never twice");
     });
-    futures_util::future::join_all(runs).await;
+    use futures_util::StreamExt;
+    futures_util::stream::iter(runs)
+        .buffer_unordered(4)
+        .collect::<Vec<()>>()
+        .await;
 }
 
 /// A request approved before notices were recorded (no `notice_by`): nothing is owed, and a
