@@ -28,6 +28,17 @@ pub struct ViewMessage {
     pub at: u64,
     /// The ephemeral answers to clicks on it ("Only visible to you") that the viewer got.
     pub ephemeral: Vec<Ephemeral>,
+    /// Its `ts`, when the Web API posted it (`chat.update` edits it by this).
+    pub ts: Option<String>,
+    /// The replies in its thread (`chat.postMessage` with its `thread_ts`), in order.
+    pub thread: Vec<Reply>,
+}
+
+/// A reply in a message's thread.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Reply {
+    pub body: Value,
+    pub at: u64,
 }
 
 /// An answer only one user sees.
@@ -69,7 +80,8 @@ fn answering(path: &str) -> Option<Answering> {
 }
 
 /// Replays what Slack received, in order, into what the channel shows `viewer`: webhook posts
-/// are new messages; `response_url` posts replace, delete, add a message, or answer the one
+/// and the Web API's `chat.postMessage` are new messages (or, with a `thread_ts`, replies in
+/// that message's thread), `chat.update` edits one; `response_url` posts replace, delete, add a message, or answer the one
 /// user who clicked ephemerally, which only that user (the `viewer`) sees. Slash commands'
 /// later answers are in [`slash_answers`].
 pub fn channel_view(posts: &[Post], viewer: Option<&str>) -> Vec<ViewMessage> {
@@ -82,12 +94,40 @@ pub fn channel_view(posts: &[Post], viewer: Option<&str>) -> Vec<ViewMessage> {
             edited: false,
             at: millis(p.at),
             ephemeral: vec![],
+            ts: p.ts.clone(),
+            thread: vec![],
         });
         next_id += 1;
     };
     for p in posts.iter().filter(|p| p.delivered()) {
         if p.path.starts_with("/services/") {
             add(&mut view, p);
+            continue;
+        }
+        // The Web API: a message, a reply in a message's thread, or an edit of a message.
+        if let Some(method) = p.path.strip_prefix("/api/") {
+            let parent = |view: &mut Vec<ViewMessage>, ts: &Value| {
+                let ts = ts.as_str()?;
+                view.iter().position(|m| m.ts.as_deref() == Some(ts))
+            };
+            match method {
+                "chat.postMessage" if p.body.get("thread_ts").is_some() => {
+                    if let Some(pos) = parent(&mut view, &p.body["thread_ts"]) {
+                        view[pos].thread.push(Reply {
+                            body: p.body.clone(),
+                            at: millis(p.at),
+                        });
+                    }
+                }
+                "chat.postMessage" => add(&mut view, p),
+                "chat.update" => {
+                    if let Some(pos) = parent(&mut view, &p.body["ts"]) {
+                        view[pos].body = p.body.clone();
+                        view[pos].edited = true;
+                    }
+                }
+                _ => {}
+            }
             continue;
         }
         let (user, target) = match answering(&p.path) {

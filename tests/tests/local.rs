@@ -16,7 +16,14 @@ use tokio::process::{Child, Command};
 fn ct_local(args: &[&str], env: &[(&str, &str)]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_ct-local"));
     cmd.args(args);
-    for name in ["DATASETS", "DATA_INTERVAL", "SLACK_WEBHOOK_URL", "MOTO_URL"] {
+    for name in [
+        "DATASETS",
+        "DATA_INTERVAL",
+        "SLACK_WEBHOOK_URL",
+        "MOTO_URL",
+        "REQUEST_TTL",
+        "REMIND_AFTER",
+    ] {
         cmd.env_remove(name);
     }
     cmd.envs(env.iter().copied())
@@ -287,7 +294,14 @@ struct Up {
 
 impl Up {
     async fn start() -> Self {
-        let mut child = ct_local(&["up", "--port", "0"], &[]).spawn().unwrap();
+        Self::start_with(&[], &[]).await
+    }
+
+    /// `ct-local up --port 0` with more arguments and settings.
+    async fn start_with(args: &[&str], env: &[(&str, &str)]) -> Self {
+        let mut all = vec!["up", "--port", "0"];
+        all.extend_from_slice(args);
+        let mut child = ct_local(&all, env).spawn().unwrap();
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         let stderr = Arc::new(Mutex::new(Vec::new()));
         let sink = stderr.clone();
@@ -746,5 +760,122 @@ async fn ephemeral_answers_are_shown_to_their_user_only_and_messages_carry_their
     .unwrap();
     assert_eq!(run["run_id"], id, "{run}");
     assert_eq!(run["parameters"]["approved_by"], "ann", "{run}");
+    up.stop().await;
+}
+
+fn has_buttons(message: &Value) -> bool {
+    message["body"]["blocks"]
+        .as_array()
+        .is_some_and(|b| b.iter().any(|b| b["type"] == "actions"))
+}
+
+/// Waits up to `secs` for the console's state to satisfy `done`; the last state either way.
+async fn until(
+    http: &reqwest::Client,
+    console: &str,
+    secs: u64,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    let mut s = state(http, console, None).await;
+    for _ in 0..secs * 5 {
+        if done(&s) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        s = state(http, console, None).await;
+    }
+    s
+}
+
+/// `scripts/run --web-api` with a short `REQUEST_TTL` from the environment: the console shows
+/// an approved question edited to its outcome with its notices in its thread, and an
+/// unanswered one edited to *Expired* by the heartbeat's sweep.
+#[tokio::test]
+async fn with_the_web_api_the_console_shows_outcomes_threads_and_an_expiry() {
+    let up = Up::start_with(
+        &["--web-api"],
+        &[("REQUEST_TTL", "12s"), ("REMIND_AFTER", "0")],
+    )
+    .await;
+    let c = up.console.clone();
+    ct_shared::tls::install_provider();
+    let http = reqwest::Client::new();
+    let first = state(&http, &c, None).await;
+    let question = first["messages"][0].clone();
+    assert!(
+        question["ts"].is_string(),
+        "posted by the Web API: {question}"
+    );
+    let train = question["body"]["blocks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["type"] == "actions")
+        .and_then(|b| b["elements"].as_array())
+        .and_then(|e| e.iter().find(|e| e["action_id"] == "train"))
+        .cloned()
+        .unwrap_or_else(|| panic!("no Train! button: {question}"));
+    // WHEN ann approves it
+    let clicked = http
+        .post(format!("{c}api/click"))
+        .header("content-type", "application/json")
+        .body(json!({"message_id": question["id"], "action_id": "train", "value": train["value"], "user_id": "U0ANN"}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(clicked.status(), 200);
+    // THEN the question shows its outcome without buttons, and Training started is in its thread
+    let s = until(&http, &c, 30, |s| {
+        let q = &s["messages"][0];
+        !has_buttons(q)
+            && q["thread"].as_array().is_some_and(|t| {
+                t.iter()
+                    .any(|r| r["body"].to_string().contains("Training started"))
+            })
+    })
+    .await;
+    let q = &s["messages"][0];
+    assert!(!has_buttons(q), "{q}");
+    assert!(q["body"].to_string().contains("Approved by"), "{q}");
+    assert_eq!(q["edited"], true, "{q}");
+    let thread = q["thread"].as_array().cloned().unwrap_or_default();
+    assert!(
+        thread
+            .iter()
+            .any(|r| r["body"].to_string().contains("Training started")),
+        "{thread:?}"
+    );
+    assert_eq!(
+        s["messages"].as_array().unwrap().len(),
+        1,
+        "nothing else in the channel: {s}"
+    );
+    // WHEN more data lands and a seek asks again, and nobody answers
+    let added = http
+        .post(format!("{c}api/objects"))
+        .header("content-type", "application/json")
+        .body(json!({"dataset": "embedding", "count": 150}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(added.status(), 200);
+    let sought = http.post(format!("{c}api/seek")).send().await.unwrap();
+    assert_eq!(sought.status(), 200);
+    let s = until(&http, &c, 5, |s| {
+        s["messages"].as_array().is_some_and(|m| m.len() == 2)
+    })
+    .await;
+    assert!(has_buttons(&s["messages"][1]), "a new question: {s}");
+    // THEN within its 12 s and a heartbeat (every 10 s), it is edited to Expired, no buttons
+    let s = until(&http, &c, 40, |s| !has_buttons(&s["messages"][1])).await;
+    let expired = &s["messages"][1];
+    assert!(!has_buttons(expired), "{expired}");
+    assert!(
+        expired["body"]["text"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("Expired: nobody decided by"),
+        "{expired}"
+    );
     up.stop().await;
 }

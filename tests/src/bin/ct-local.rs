@@ -20,9 +20,11 @@ const DEMO_KFP_PARAMETERS: &str =
 const DEMO_OBJECTS: [(&str, usize); 2] = [("train/embedding/", 190), ("train/faiss/", 10)];
 
 const USAGE: &str = "\
-usage: scripts/run [up] [--port N] [--verbose]
+usage: scripts/run [up] [--port N] [--verbose] [--web-api]
                                     the whole system and the local Slack console
-                                    (port 8787 by default; --port 0 picks a free one)
+                                    (port 8787 by default; --port 0 picks a free one;
+                                    --web-api posts as a bot would: questions edited to
+                                    their outcome, what follows in their thread)
        scripts/run seek [--verbose] one weekly seek over the demo data; prints the message
        scripts/run --help           this text
 
@@ -38,6 +40,10 @@ Environment (the demo's values are the defaults):
                      an error)
   SLACK_WEBHOOK_URL  `seek` only: post to this real Slack channel instead of printing
                      the message (`up` always posts to the local console)
+  REQUEST_TTL, REMIND_AFTER
+                     `up`: when a question expires and is reminded (default 7d and 1d;
+                     e.g. REQUEST_TTL=2m REMIND_AFTER=1m to watch both); when either is
+                     set, a heartbeat sweeps every 10 s
 ";
 
 /// A setting ct-local passes to the functions: yours from the environment, or the demo's.
@@ -348,7 +354,16 @@ async fn seek_once(verbose: bool) -> Result<(), String> {
 }
 
 /// The whole system: demo data, the three functions, their Function URLs, and the console.
-async fn up(port: u16, verbose: bool) -> Result<(), String> {
+/// A question's lifetime from your environment (`REQUEST_TTL`, `REMIND_AFTER`), for every
+/// function; with either set, ct-local beats every 10 s so that the sweep acts soon.
+fn lifetime() -> Vec<(&'static str, String)> {
+    ["REQUEST_TTL", "REMIND_AFTER"]
+        .into_iter()
+        .filter_map(|name| std::env::var(name).ok().map(|v| (name, v)))
+        .collect()
+}
+
+async fn up(port: u16, verbose: bool, web_api: bool) -> Result<(), String> {
     let datasets = Setting::read("DATASETS", DEMO_DATASETS, DATASETS_WANTED)?;
     let interval = Setting::read("DATA_INTERVAL", DEMO_INTERVAL, INTERVAL_WANTED)?;
     // The port first: a clash is the likeliest failure, and needs nothing else started.
@@ -373,10 +388,19 @@ async fn up(port: u16, verbose: bool) -> Result<(), String> {
     let slack = SlackStandIn::start().await;
     let signing_secret = uuid::Uuid::new_v4().simple().to_string();
     let send_token = uuid::Uuid::new_v4().simple().to_string();
-    let common = [
+    let mut common = vec![
         ("STATE_TABLE", TABLE.to_owned()),
         ("SLACK_WEBHOOK_URL", slack.webhook_url()),
     ];
+    if web_api {
+        common.extend([
+            ("SLACK_BOT_TOKEN", "xoxb-local-console".to_owned()),
+            ("SLACK_CHANNEL", "C0LOCAL".to_owned()),
+            ("SLACK_API_URL", slack.api_url()),
+        ]);
+    }
+    let lifetime = lifetime();
+    common.extend(lifetime.iter().cloned());
     let (seek_rt, actions_rt, send_rt) = (
         LambdaRuntime::start().await,
         LambdaRuntime::start().await,
@@ -500,10 +524,25 @@ async fn up(port: u16, verbose: bool) -> Result<(), String> {
         ],
         vec![console_line, ask_line],
     );
+    // The heartbeat, as the hourly schedule would send it, every 10 s: expiry and reminders.
+    let beats = (!lifetime.is_empty()).then(|| {
+        let rt = seek_rt.clone();
+        tokio::spawn(async move {
+            for n in 0u64.. {
+                tokio::time::sleep(Duration::from_secs(10)).await;
+                let now = ct_shared::Timestamp::now().rfc3339();
+                let beat = serde_json::json!({"detail-type": "Heartbeat", "source": "aws.scheduler", "time": now});
+                let _ = rt.invoke(&format!("heartbeat-{n}"), beat, Duration::from_secs(60)).await;
+            }
+        })
+    });
     let stopped = tokio::select! {
         stop = tokio::signal::ctrl_c() => stop.map_err(|e| format!("cannot wait for Ctrl-C: {e}")),
         why = first_exit(&mut seek, &mut actions, &mut send) => Err(why),
     };
+    if let Some(b) = beats {
+        b.abort();
+    }
     for f in [seek, actions, send] {
         f.stop().await;
     }
@@ -517,8 +556,14 @@ async fn up(port: u16, verbose: bool) -> Result<(), String> {
 /// What the command line asks for.
 #[derive(Debug, PartialEq)]
 enum Command {
-    Up { port: u16, verbose: bool },
-    Seek { verbose: bool },
+    Up {
+        port: u16,
+        verbose: bool,
+        web_api: bool,
+    },
+    Seek {
+        verbose: bool,
+    },
     Help,
 }
 
@@ -526,11 +571,13 @@ fn parse_args(args: &[String]) -> Result<Command, String> {
     let mut mode = None;
     let mut port = 8787;
     let mut verbose = false;
+    let mut web_api = false;
     let mut rest = args.iter();
     while let Some(arg) = rest.next() {
         match arg.as_str() {
             "-h" | "--help" | "help" => return Ok(Command::Help),
             "-v" | "--verbose" => verbose = true,
+            "--web-api" => web_api = true,
             "--port" => {
                 port = rest
                     .next()
@@ -543,8 +590,13 @@ fn parse_args(args: &[String]) -> Result<Command, String> {
     }
     match mode {
         Some("seek") if port != 8787 => Err("--port is for `up`, not `seek`".into()),
+        Some("seek") if web_api => Err("--web-api is for `up`, not `seek`".into()),
         Some("seek") => Ok(Command::Seek { verbose }),
-        _ => Ok(Command::Up { port, verbose }),
+        _ => Ok(Command::Up {
+            port,
+            verbose,
+            web_api,
+        }),
     }
 }
 
@@ -557,7 +609,11 @@ async fn main() {
             return;
         }
         Ok(Command::Seek { verbose }) => seek_once(verbose).await,
-        Ok(Command::Up { port, verbose }) => up(port, verbose).await,
+        Ok(Command::Up {
+            port,
+            verbose,
+            web_api,
+        }) => up(port, verbose, web_api).await,
         Err(e) => {
             eprint!("{e}\n\n{USAGE}");
             std::process::exit(2);
