@@ -33,6 +33,7 @@ pub mod runtime;
 pub mod send_api;
 pub mod slack;
 pub mod slack_events;
+pub mod terminal;
 pub mod tls;
 pub mod world;
 
