@@ -20,7 +20,15 @@ pub fn duration_secs(raw: &str) -> Result<Option<i64>, String> {
     if raw == "0" {
         return Ok(None);
     }
-    let (number, unit) = raw.split_at(raw.len().saturating_sub(1));
+    // The unit is the last byte, when that is a whole character (`Ł` is not split).
+    let Some(unit_at) = raw
+        .len()
+        .checked_sub(1)
+        .filter(|&i| raw.is_char_boundary(i))
+    else {
+        return Err(expected.into());
+    };
+    let (number, unit) = raw.split_at(unit_at);
     let scale = match unit {
         "s" => 1,
         "m" => 60,

@@ -305,9 +305,18 @@ fn lifetimes_are_durations_with_units_or_never_and_the_reminder_comes_first() {
         "7 d",
         "400d",
         "99999999999999999999d",
+        // found by the `configuration` fuzz target: a last character of more than one byte
+        "Ł",
+        "7Ł",
+        "ŁŁ",
+        "",
     ] {
         assert!(duration_secs(bad).is_err(), "{bad:?}");
     }
+    // ... and refused at start by name, not a panic
+    let err = SeekConfig::from_env(&seek_env(&[("REQUEST_TTL", "Ł")]), &SecretBundle::default())
+        .unwrap_err();
+    assert_eq!(err.variable, "REQUEST_TTL", "{err}");
     let none = SecretBundle::default();
     let cfg = SeekConfig::from_env(&seek_env(&[]), &none).unwrap();
     assert_eq!(
