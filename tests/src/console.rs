@@ -353,6 +353,21 @@ async fn seek_now(State(c): State<Console>) -> Response {
     }
 }
 
+/// Fires a quality alarm: CloudWatch's alarm `ct-quality-recall` going to ALARM (recall 0.81,
+/// below 0.85), delivered to seek as EventBridge delivers it, each press a new state change.
+async fn fire_alarm(State(c): State<Console>) -> Response {
+    let id = uuid::Uuid::new_v4().to_string();
+    let event = crate::events::alarm_state_change("ct-quality-recall", "ALARM", &id, 0.81, 0.85);
+    match c.seek.invoke(&id, event, Duration::from_secs(120)).await {
+        Some(Ok(v)) => Json(v).into_response(),
+        Some(Err(e)) => err(
+            StatusCode::BAD_GATEWAY,
+            format!("seek failed: {}", error_report(&e)),
+        ),
+        None => err(StatusCode::GATEWAY_TIMEOUT, "seek did not answer"),
+    }
+}
+
 /// Tells the Kubeflow stand-in how to answer the next launch: `{"fail": "none" | "401" | "404"
 /// | "500" | "slow" | "login"}` (`500` fails every attempt of one launch).
 async fn kfp_mode(State(c): State<Console>, body: Result<Json<Value>, JsonRejection>) -> Response {
@@ -619,6 +634,7 @@ pub fn router(console: Console) -> axum::Router {
         .route("/api/click", post(click))
         .route("/api/slash", post(slash))
         .route("/api/seek", post(seek_now))
+        .route("/api/alarm", post(fire_alarm))
         .route("/api/kfp", post(kfp_mode))
         .route("/api/objects", post(add_objects))
         .route("/api/status", get(status))

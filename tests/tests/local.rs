@@ -879,3 +879,41 @@ async fn with_the_web_api_the_console_shows_outcomes_threads_and_an_expiry() {
     );
     up.stop().await;
 }
+
+/// The console's *Fire a quality alarm*: CloudWatch's state change reaches seek as EventBridge
+/// delivers it, and the question names the alarm, its value and threshold; pressed again while
+/// that question is pending, it posts nothing.
+#[tokio::test]
+async fn the_console_fires_a_quality_alarm_that_asks_once_while_pending() {
+    let up = Up::start().await;
+    let c = up.console.clone();
+    ct_shared::tls::install_provider();
+    let http = reqwest::Client::new();
+    let before = channel_len(&http, &c).await;
+    let fire = || http.post(format!("{c}api/alarm")).send();
+    let first: Value = json_of(fire().await.unwrap()).await;
+    assert_eq!(first["result"], "asked", "{first}");
+    let s = until(&http, &c, 5, |s| {
+        s["messages"]
+            .as_array()
+            .is_some_and(|m| m.len() == before + 1)
+    })
+    .await;
+    let asked = s["messages"][before]["body"]["text"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        asked.contains("ct-quality-recall") && asked.contains("0.81") && asked.contains("0.85"),
+        "{asked}"
+    );
+    let again: Value = json_of(fire().await.unwrap()).await;
+    assert_eq!(again["result"], "held_off", "{again}");
+    assert_eq!(channel_len(&http, &c).await, before + 1);
+    up.stop().await;
+}
+
+async fn json_of(r: reqwest::Response) -> Value {
+    let bytes = r.bytes().await.unwrap();
+    serde_json::from_slice(&bytes).unwrap_or(Value::Null)
+}
