@@ -39,7 +39,7 @@
 
 #[path = "../soak/rng.rs"]
 mod rng;
-#[path = "../soak/round.rs"]
+#[path = "../soak/round/mod.rs"]
 mod round;
 #[path = "../soak/tally.rs"]
 mod tally;
