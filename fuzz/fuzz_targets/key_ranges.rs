@@ -136,7 +136,7 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
                     workers,
                     split: true,
                 },
-                Arc::new(tokio::sync::Semaphore::new(workers)),
+                Arc::new(ct_shared::ranges::Gate::fixed(workers)),
                 Arc::new(Progress::default()),
                 watch.then_some(hook),
             ))

@@ -255,8 +255,9 @@ pub struct SeekConfig {
     pub datasets: Vec<Dataset>,
     /// `DATA_INTERVAL`: the threshold, in objects, of datasets without one of their own.
     pub data_interval: u64,
-    /// `LIST_CONCURRENCY`: ListObjectsV2 requests in flight at once, over all datasets.
-    pub list_concurrency: usize,
+    /// ListObjectsV2 requests in flight at once, over all datasets: `LIST_CONCURRENCY`, else
+    /// sized from the function's memory (`AWS_LAMBDA_FUNCTION_MEMORY_SIZE`).
+    pub list_concurrency: ListConcurrency,
     /// `REQUEST_TTL` in seconds: a pending question older than this expires. `None`: never.
     pub request_ttl: Option<i64>,
     /// `REMIND_AFTER` in seconds: a pending question this old gets one reminder. `None`: never.
@@ -265,11 +266,71 @@ pub struct SeekConfig {
     pub approvers: crate::domain::Approvers,
 }
 
-/// ListObjectsV2 requests in flight when `LIST_CONCURRENCY` is unset. Measured (ct-bench,
-/// release, 2 x 1M keys, 50 ms a page, 1 vCPU): 16 gave 250,000 keys/s, 32 gave 420,000,
-/// 64 gave 455,000 with 70% more peak RSS (44 vs 26 MiB) and more requests, 128 was slower
-/// (390,000). See docs/measured.md.
+/// The fewest ListObjectsV2 requests a sized gate keeps in flight: the fixed default before
+/// sizing. Measured (ct-bench, release, 2 x 1M keys, 50 ms a page, 1 vCPU): 16 gave 250,000
+/// keys/s, 32 gave 420,000. See docs/measured.md.
 pub const DEFAULT_LIST_CONCURRENCY: usize = 32;
+
+/// The memory size assumed outside Lambda (ct-local, tests): the template's default.
+pub const DEFAULT_MEMORY_MB: u64 = 1024;
+
+/// How many ListObjectsV2 requests seek keeps in flight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListConcurrency {
+    /// `LIST_CONCURRENCY`: exactly this many.
+    Fixed(usize),
+    /// Sized from the memory size's CPU share and the page latency seek observes
+    /// ([`crate::ranges::Gate`]).
+    Sized { memory_mb: u64 },
+}
+
+impl ListConcurrency {
+    fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        if let Some(raw) = env.get("LIST_CONCURRENCY") {
+            return raw
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1..=1024).contains(n))
+                .map(Self::Fixed)
+                .ok_or_else(|| {
+                    ConfigError::new(
+                        "LIST_CONCURRENCY",
+                        format!("{raw:?} is not a whole number from 1 to 1024"),
+                    )
+                });
+        }
+        Ok(Self::Sized {
+            memory_mb: memory_mb(env)?,
+        })
+    }
+}
+
+/// Lambda's CPU share at a memory size: 1,769 MB is one vCPU (six at 10,240 MB).
+pub fn vcpus(memory_mb: u64) -> f64 {
+    memory_mb as f64 / 1769.0
+}
+
+/// The runtime's worker threads at a memory size: every vCPU it grants, a part counting as
+/// one, and no more than the machine shows.
+pub fn worker_threads(memory_mb: u64, available: usize) -> usize {
+    (vcpus(memory_mb).ceil() as usize).clamp(1, available.max(1))
+}
+
+/// `AWS_LAMBDA_FUNCTION_MEMORY_SIZE`, set by Lambda: 128 to 10,240 MB.
+pub fn memory_mb(env: &Env) -> Result<u64, ConfigError> {
+    let Some(raw) = env.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE") else {
+        return Ok(DEFAULT_MEMORY_MB);
+    };
+    raw.parse::<u64>()
+        .ok()
+        .filter(|n| (128..=10_240).contains(n))
+        .ok_or_else(|| {
+            ConfigError::new(
+                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+                format!("{raw:?} is not a memory size from 128 to 10240 MB"),
+            )
+        })
+}
 
 impl SeekConfig {
     /// The bucket a dataset's objects are in.
@@ -332,19 +393,7 @@ impl SeekConfig {
             data_bucket,
             datasets,
             data_interval: parse_u64(env, "DATA_INTERVAL")?,
-            list_concurrency: match env.get("LIST_CONCURRENCY") {
-                None => DEFAULT_LIST_CONCURRENCY,
-                Some(raw) => raw
-                    .parse::<usize>()
-                    .ok()
-                    .filter(|n| (1..=1024).contains(n))
-                    .ok_or_else(|| {
-                        ConfigError::new(
-                            "LIST_CONCURRENCY",
-                            format!("{raw:?} is not a whole number from 1 to 1024"),
-                        )
-                    })?,
-            },
+            list_concurrency: ListConcurrency::from_env(env)?,
             common: Common::from_env(env, secrets)?,
         })
     }

@@ -11,9 +11,11 @@ use crate::keyspace::{self, Alphabet};
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::Notify;
 
+mod gate;
 mod keys;
+pub use gate::{Gate, PAGES_PER_VCPU_SECOND, Pass, S3_PAGES_PER_PREFIX, Sizing};
 pub use keys::{Keys, Meta, Sums};
 
 /// A range is split only if about this many pages are left in it: each range ends in a
@@ -21,8 +23,10 @@ pub use keys::{Keys, Meta, Sums};
 /// time it saves. Split points leave the owner's page in flight whole (see
 /// [`keyspace::beyond_next_page`]), so each side keeps at least 1.5 pages.
 const MIN_PAGES_TO_SPLIT: f64 = 4.0;
-/// Ranges per worker allowed from the start (see [`steal`]).
+/// Ranges per request in flight allowed from the start (see [`steal`]), for the first
+/// [`RANGES_FOR_TWO_PER_REQUEST`] requests of a prefix's share; one per request beyond.
 const RANGES_PER_WORKER: usize = 2;
+const RANGES_FOR_TWO_PER_REQUEST: usize = 32;
 /// One more range allowed for every this many pages listed (see [`steal`]).
 const PAGES_PER_SPLIT: u64 = 10;
 
@@ -90,7 +94,8 @@ pub type Observer = Arc<dyn Fn(&str) + Send + Sync>;
 /// How to count a prefix.
 #[derive(Debug, Clone)]
 pub struct Plan {
-    /// Workers listing this prefix at once (each holds one range).
+    /// Workers listing this prefix at once (each holds one range), at most: ranges beyond the
+    /// gate's limit are not split off (see [`steal`]).
     pub workers: usize,
     /// Whether ranges may be split (not for unsorted listings: S3 Express directory buckets).
     pub split: bool,
@@ -155,8 +160,6 @@ struct State {
     page_len: usize,
     tally: Tally,
     failed: Option<RangeError>,
-    /// Ranges allowed before any page is listed.
-    max_ranges: usize,
 }
 
 impl State {
@@ -186,7 +189,8 @@ struct Shared<L> {
     lister: Arc<L>,
     prefix: String,
     split: bool,
-    permits: Arc<Semaphore>,
+    workers: usize,
+    gate: Arc<Gate>,
     progress: Arc<Progress>,
     state: Mutex<State>,
     changed: Notify,
@@ -204,7 +208,7 @@ pub async fn count_prefix<L: Lister>(
     lister: Arc<L>,
     prefix: &str,
     plan: &Plan,
-    permits: Arc<Semaphore>,
+    gate: Arc<Gate>,
     progress: Arc<Progress>,
     seen: Option<Observer>,
 ) -> Result<(Tally, Vec<String>), RangeError> {
@@ -212,11 +216,11 @@ pub async fn count_prefix<L: Lister>(
         lister,
         prefix: prefix.to_owned(),
         split: plan.split,
-        permits,
+        workers: plan.workers.max(1),
+        gate,
         progress,
         state: Mutex::new(State {
             ranges: vec![Range::new(None, None)],
-            max_ranges: plan.workers.max(1) * RANGES_PER_WORKER,
             ..State::default()
         }),
         changed: Notify::new(),
@@ -297,7 +301,11 @@ async fn worker<L: Lister>(
                 notified.as_mut().enable();
                 match next_range(&shared) {
                     Next::Stop => return,
-                    Next::Range(i) => i,
+                    Next::Range(i) => {
+                        // There may be more to split: the next idle worker looks.
+                        shared.changed.notify_one();
+                        i
+                    }
                     Next::Wait => {
                         notified.await;
                         continue;
@@ -322,7 +330,13 @@ fn next_range<L>(shared: &Shared<L>) -> Next {
     if st.failed.is_some() || st.ranges.iter().all(|r| r.done) {
         return Next::Stop;
     }
-    match steal(&mut st, &shared.prefix, shared.split) {
+    // Ranges follow this prefix's share of the requests the gate lets through now, not the
+    // workers there are: more ranges than requests in flight only cost their partly used
+    // last pages (date folders at 1 vCPU, 2 x 1M keys: 2,063 requests per M keys when each
+    // prefix took twice the whole limit, see docs/measured.md).
+    let share = shared.gate.share().min(shared.workers);
+    let max_ranges = share + share.min(RANGES_FOR_TWO_PER_REQUEST) * (RANGES_PER_WORKER - 1);
+    match steal(&mut st, &shared.prefix, shared.split, max_ranges) {
         Some(i) => {
             shared.progress.open_ranges.fetch_add(1, Ordering::Relaxed);
             Next::Range(i)
@@ -341,7 +355,7 @@ async fn list_range<L: Lister>(
     let mut token: Option<String> = None;
     loop {
         let page = {
-            let Ok(_permit) = shared.permits.acquire().await else {
+            let Some(pass) = shared.gate.enter().await else {
                 return false;
             };
             let after = if token.is_none() {
@@ -349,10 +363,14 @@ async fn list_range<L: Lister>(
             } else {
                 None
             };
-            shared
+            let page = shared
                 .lister
                 .page(&shared.prefix, after, token.as_deref())
-                .await
+                .await;
+            if page.is_ok() {
+                pass.answered();
+            }
+            page
         };
         let mut st = shared.lock();
         if st.failed.is_some() {
@@ -371,7 +389,15 @@ async fn list_range<L: Lister>(
         };
         let done = apply(&mut st, idx, &shared.prefix, &page, seen, &shared.progress);
         drop(st);
-        shared.changed.notify_waiters();
+        // A page moves the estimates and the budget: one idle worker looks for a split (and
+        // wakes the next if it found one, see `worker`). A finished range may end the count:
+        // every idle worker looks. Waking them all at every page cost a second worker thread
+        // about a sixth more CPU per key in wake-ups and lock handovers (docs/measured.md).
+        if done {
+            shared.changed.notify_waiters();
+        } else {
+            shared.changed.notify_one();
+        }
         if done {
             shared.progress.open_ranges.fetch_sub(1, Ordering::Relaxed);
             return true;
@@ -460,7 +486,7 @@ fn apply(
 }
 
 /// Gives the caller the upper part of the range with the most estimated work left.
-fn steal(st: &mut State, prefix: &str, split: bool) -> Option<usize> {
+fn steal(st: &mut State, prefix: &str, split: bool, max_ranges: usize) -> Option<usize> {
     // A budget of ranges: every range ends in one partly used page, so a split costs about
     // a request. Splits are allowed up to two per worker, plus one per PAGES_PER_SPLIT pages
     // listed, so splitting never costs more than a fixed share of the listing, whatever the
@@ -475,7 +501,7 @@ fn steal(st: &mut State, prefix: &str, split: bool) -> Option<usize> {
         .iter()
         .filter(|r| r.done && r.listed_keys == 0)
         .count();
-    let budget = st.max_ranges + pages / PAGES_PER_SPLIT as usize + empty.min(pages / 4);
+    let budget = max_ranges + pages / PAGES_PER_SPLIT as usize + empty.min(pages / 4);
     if !split || st.ranges.len() >= budget {
         return None;
     }

@@ -102,6 +102,26 @@ struct Shared {
     slowdown_every: AtomicU64,
     requests: AtomicU64,
     slowdowns: AtomicU64,
+    /// Requests being answered now, and the most at once since [`FakeS3::take_peak_in_flight`].
+    in_flight: AtomicU64,
+    peak_in_flight: AtomicU64,
+}
+
+/// Counts a request in flight until dropped.
+struct InFlight<'a>(&'a Shared);
+
+impl<'a> InFlight<'a> {
+    fn new(s: &'a Shared) -> Self {
+        let now = s.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
+        s.peak_in_flight.fetch_max(now, Ordering::Relaxed);
+        Self(s)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 #[derive(Clone)]
@@ -123,6 +143,7 @@ fn escape(s: &str, out: &mut String) {
 
 async fn list(State(s): State<Arc<Shared>>, Query(q): Query<HashMap<String, String>>) -> Response {
     let n = s.requests.fetch_add(1, Ordering::Relaxed) + 1;
+    let _in_flight = InFlight::new(&s);
     let latency = Duration::from_micros(s.latency_us.load(Ordering::Relaxed));
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
@@ -206,6 +227,8 @@ impl FakeS3 {
             slowdown_every: AtomicU64::new(0),
             requests: AtomicU64::new(0),
             slowdowns: AtomicU64::new(0),
+            in_flight: AtomicU64::new(0),
+            peak_in_flight: AtomicU64::new(0),
         });
         let app = axum::Router::new()
             .fallback(list)
@@ -249,6 +272,13 @@ impl FakeS3 {
             self.shared.requests.load(Ordering::Relaxed),
             self.shared.slowdowns.load(Ordering::Relaxed),
         )
+    }
+
+    /// The most requests that were being answered at once since the last call (their latency
+    /// included, not their bodies' sending).
+    pub fn take_peak_in_flight(&self) -> u64 {
+        let now = self.shared.in_flight.load(Ordering::Relaxed);
+        self.shared.peak_in_flight.swap(now, Ordering::Relaxed)
     }
 
     pub fn pages_served(&self) -> u64 {

@@ -145,7 +145,7 @@ async fn list_requests_arrive_with_the_host_and_headers_they_were_signed_with() 
     // GIVEN seek's S3 client pointed at a loopback server that keeps what arrives
     let (url, seen) = capture().await;
     let sdk = harness::moto::sdk_at(&url).await;
-    let counter = S3Counter::new(&sdk, 4);
+    let counter = S3Counter::new(&sdk, ct_shared::config::ListConcurrency::Fixed(4));
 
     // WHEN it counts a prefix with non-ASCII characters, a space, `+` and `%`
     let tally = counter

@@ -184,8 +184,8 @@ impl<C: ObjectCounter, S: SeekStore, P: SlackPoster> Seeker<C, S, P> {
                 Err(SeekError::Deadline(format!(
                     "counting could not finish before the invocation's deadline: {objects} objects \
                      in {pages} pages after {secs:.0} s ({:.0} keys/s, {} key ranges still open); \
-                     raise seek's Timeout (up to 900 s) or its MemorySize (more CPU), \
-                     or LIST_CONCURRENCY if the CPU is not busy",
+                     raise seek's Timeout (up to 900 s) or its memory size (SeekMemorySize: more CPU, \
+                     more requests in flight), or LIST_CONCURRENCY if the CPU is not busy",
                     objects as f64 / secs.max(0.001),
                     now.open_ranges
                 )))

@@ -365,3 +365,48 @@ fn send_without_token_on_a_public_url_refuses_to_start() {
     let err = SendConfig::from_env(&env, &SecretBundle::default()).unwrap_err();
     assert_eq!(err.variable, "SEND_URL_AUTH");
 }
+
+#[test]
+fn requests_in_flight_follow_the_memory_size_unless_fixed() {
+    use crate::config::ListConcurrency;
+    let none = SecretBundle::default();
+    let parsed = |pairs: &[(&str, &str)]| {
+        SeekConfig::from_env(&seek_env(pairs), &none)
+            .map(|c| c.list_concurrency)
+            .map_err(|e| e.variable)
+    };
+    assert_eq!(parsed(&[]), Ok(ListConcurrency::Sized { memory_mb: 1024 }));
+    assert_eq!(
+        parsed(&[("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "3008")]),
+        Ok(ListConcurrency::Sized { memory_mb: 3008 })
+    );
+    assert_eq!(
+        parsed(&[
+            ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "3008"),
+            ("LIST_CONCURRENCY", "48")
+        ]),
+        Ok(ListConcurrency::Fixed(48))
+    );
+    for bad in ["64", "10241", "lots", "1.5"] {
+        assert_eq!(
+            parsed(&[("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", bad)]),
+            Err("AWS_LAMBDA_FUNCTION_MEMORY_SIZE"),
+            "{bad}"
+        );
+    }
+}
+
+#[test]
+fn the_runtime_takes_every_vcpu_the_memory_grants() {
+    use crate::config::worker_threads;
+    assert_eq!(worker_threads(1024, 2), 1);
+    assert_eq!(worker_threads(1769, 2), 1);
+    assert_eq!(worker_threads(1770, 2), 2);
+    assert_eq!(
+        worker_threads(10_240, 2),
+        2,
+        "no more than the machine shows"
+    );
+    assert_eq!(worker_threads(10_240, 8), 6);
+    assert_eq!(worker_threads(128, 0), 1);
+}

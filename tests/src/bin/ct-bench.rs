@@ -135,6 +135,8 @@ struct CountArgs {
     quota_mb: Option<u64>,
     compare: Option<PathBuf>,
     concurrency: Option<String>,
+    /// TOKIO_WORKER_THREADS for seek (unset: seek sizes its runtime from its memory).
+    worker_threads: Option<String>,
     slowdown_every: u64,
     /// List through a TLS front (S3 is HTTPS): the simulated S3 behind the tests' TLS
     /// terminator, its test authority trusted by seek alone.
@@ -170,6 +172,7 @@ fn args_of(args: &[String]) -> CountArgs {
         quota_mb: arg("--memory-mb").map(|v| v.parse().expect("megabytes")),
         compare: arg("--compare-venv").map(PathBuf::from),
         concurrency: arg("--list-concurrency"),
+        worker_threads: arg("--worker-threads"),
         slowdown_every: arg("--slowdown-every").map_or(0, |v| v.parse().expect("a number")),
         tls: args.iter().any(|a| a == "--tls"),
     }
@@ -252,17 +255,24 @@ async fn counting(a: &CountArgs, dir: &std::path::Path, table: &str, slack: &Sla
         }
     };
     println!(
-        "\nseek counting 2 datasets of n keys each ({} ms a page, 1,000 keys a page, 1% folder markers{}{}), {share}:",
+        "\nseek counting 2 datasets of n keys each ({} ms a page, 1,000 keys a page, 1% folder markers{}{}), {share}{}{}:",
         a.latency.as_millis(),
         if a.tls { ", over TLS" } else { "" },
         if a.slowdown_every > 0 {
             format!(", 1 in {} requests 503 SlowDown", a.slowdown_every)
         } else {
             String::new()
-        }
+        },
+        a.worker_threads
+            .as_ref()
+            .map_or(String::new(), |t| format!(", {t} runtime worker threads")),
+        a.concurrency.as_ref().map_or(
+            ", requests in flight sized by seek".to_string(),
+            |c| format!(", LIST_CONCURRENCY {c}")
+        )
     );
     println!(
-        "  {:8} {:>9}  {:>7}  {:>10}  {:>14}  {:>13}  {:>9}  {:>7}  {:>5}",
+        "  {:8} {:>9}  {:>7}  {:>10}  {:>14}  {:>13}  {:>9}  {:>7}  {:>9}  {:>5}",
         "layout",
         "keys",
         "list s",
@@ -271,6 +281,7 @@ async fn counting(a: &CountArgs, dir: &std::path::Path, table: &str, slack: &Sla
         "requests/M",
         "peak RSS",
         "ranges",
+        "in flight",
         "load"
     );
     for &layout in &a.layouts {
@@ -289,6 +300,14 @@ async fn counting(a: &CountArgs, dir: &std::path::Path, table: &str, slack: &Sla
             if let Some(c) = &a.concurrency {
                 env.push(("LIST_CONCURRENCY".into(), c.clone()));
             }
+            if let Some(t) = &a.worker_threads {
+                env.push(("TOKIO_WORKER_THREADS".into(), t.clone()));
+            }
+            // What Lambda tells a function of that size; seek sizes its runtime and its
+            // requests in flight from it.
+            if let Some(mb) = a.quota_mb {
+                env.push(("AWS_LAMBDA_FUNCTION_MEMORY_SIZE".into(), mb.to_string()));
+            }
             let child = spawn_in(dir, "seek", &env);
             let pid = child.id().unwrap();
             if let Some((_, Ok(q))) = &quota {
@@ -299,6 +318,7 @@ async fn counting(a: &CountArgs, dir: &std::path::Path, table: &str, slack: &Sla
             }
             let cpu0 = cpu_seconds(pid);
             let req0 = s3.requests().0;
+            s3.take_peak_in_flight();
             let started = Instant::now();
             let out = rt
                 .invoke(
@@ -322,6 +342,7 @@ async fn counting(a: &CountArgs, dir: &std::path::Path, table: &str, slack: &Sla
                 .min(invocation);
             let cpu = cpu_seconds(pid) - cpu0;
             let requests = s3.requests().0 - req0;
+            let in_flight = s3.take_peak_in_flight();
             let rss = peak_rss_kib(pid).unwrap_or(0);
             drop(child);
             let expected = 2 * Layout::objects_among(n);
@@ -340,7 +361,7 @@ async fn counting(a: &CountArgs, dir: &std::path::Path, table: &str, slack: &Sla
                 .map(|c| c["ranges"].as_u64().unwrap_or(0))
                 .sum();
             println!(
-                "  {:8} {:>9}  {secs:>7.2}  {:>10.0}  {:>14.2}  {:>13.0}  {:>5.1} MiB  {ranges:>7}  {:>5}",
+                "  {:8} {:>9}  {secs:>7.2}  {:>10.0}  {:>14.2}  {:>13.0}  {:>5.1} MiB  {ranges:>7}  {in_flight:>9}  {:>5}",
                 layout.name(),
                 2 * n,
                 keys / secs,

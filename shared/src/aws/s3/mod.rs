@@ -4,12 +4,12 @@
 pub mod page;
 mod wire;
 
-use crate::ranges::{self, ListError, Lister, Page, Plan, Progress};
+use crate::config::ListConcurrency;
+use crate::ranges::{self, Gate, ListError, Lister, Page, Plan, Progress, Sizing};
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
-use tokio::sync::Semaphore;
 
 pub use crate::ranges::Tally;
 
@@ -62,8 +62,9 @@ pub fn is_directory_bucket(bucket: &str) -> bool {
 pub struct S3Counter {
     client: aws_sdk_s3::Client,
     /// In-flight ListObjectsV2 requests, across every prefix counted at once.
-    permits: Arc<Semaphore>,
-    concurrency: usize,
+    gate: Arc<Gate>,
+    /// Workers per prefix: the most requests the gate may ever let through.
+    workers: usize,
     progress: Arc<Progress>,
 }
 
@@ -71,15 +72,25 @@ impl S3Counter {
     /// Uses path-style addressing whenever a custom endpoint is configured (moto, MinIO, ...),
     /// since those rarely serve virtual-hosted bucket names. Throttling (503 SlowDown) is
     /// retried by the SDK's standard retry strategy with short backoffs.
-    pub fn new(sdk: &aws_config::SdkConfig, concurrency: usize) -> Self {
+    pub fn new(sdk: &aws_config::SdkConfig, concurrency: ListConcurrency) -> Self {
         let retry = aws_sdk_s3::config::retry::RetryConfig::standard()
             .with_max_attempts(8)
             .with_initial_backoff(Duration::from_millis(20))
             .with_max_backoff(Duration::from_secs(2));
+        let (gate, workers) = match concurrency {
+            ListConcurrency::Fixed(n) => (Gate::fixed(n), n.max(1)),
+            ListConcurrency::Sized { memory_mb } => {
+                let sizing = Sizing::for_memory(memory_mb);
+                (Gate::sized(sizing), sizing.max)
+            }
+        };
+        let gate = Arc::new(gate);
         let mut conf = aws_sdk_s3::config::Builder::from(sdk)
             .force_path_style(sdk.endpoint_url().is_some())
             .retry_config(retry)
-            .interceptor(page::KeyTap);
+            .interceptor(page::KeyTap {
+                gate: Some(gate.clone()),
+            });
         // Connections that hold only their socket while pooled (wire.rs); without a TLS
         // configuration (no roots found), the HTTP client that came with `sdk`.
         match crate::tls::client_config() {
@@ -89,13 +100,17 @@ impl S3Counter {
             }
         }
         let conf = conf.build();
-        let concurrency = concurrency.max(1);
         Self {
             client: aws_sdk_s3::Client::from_conf(conf),
-            permits: Arc::new(Semaphore::new(concurrency)),
-            concurrency,
+            gate,
+            workers,
             progress: Arc::default(),
         }
+    }
+
+    /// The most ListObjectsV2 requests that were in flight at once, and the limit now.
+    pub fn in_flight(&self) -> (usize, usize) {
+        (self.gate.peak(), self.gate.limit())
     }
 }
 
@@ -170,17 +185,12 @@ impl ObjectCounter for S3Counter {
         });
         let mine = Arc::new(Progress::default());
         let plan = Plan {
-            workers: self.concurrency,
+            workers: self.workers,
             split,
         };
-        let counting = ranges::count_prefix(
-            lister,
-            prefix,
-            &plan,
-            self.permits.clone(),
-            mine.clone(),
-            None,
-        );
+        let _counting = self.gate.counting();
+        let counting =
+            ranges::count_prefix(lister, prefix, &plan, self.gate.clone(), mine.clone(), None);
         tokio::pin!(counting);
         let started = Instant::now();
         // The running total (read at a deadline) is brought up to date every second; the
@@ -206,6 +216,8 @@ impl ObjectCounter for S3Counter {
                         objects = now.objects, pages = now.pages,
                         keys_per_second = (now.objects as f64 / secs) as u64,
                         open_ranges = now.open_ranges,
+                        in_flight_limit = self.gate.limit(),
+                        peak_in_flight = self.gate.peak(),
                         "counting"
                     );
                 }

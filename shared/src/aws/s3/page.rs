@@ -9,7 +9,7 @@
 //! Each object becomes a key and its [`Meta`] (size, new since the baseline, fingerprint term):
 //! a page holds no ETag or date, only what counting sums.
 
-use crate::ranges::{Keys, Meta};
+use crate::ranges::{Gate, Keys, Meta};
 use aws_sdk_s3::config::interceptors::BeforeDeserializationInterceptorContextMut;
 use aws_sdk_s3::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_s3::error::BoxError;
@@ -39,8 +39,13 @@ tokio::task_local! {
 /// The interceptor, registered once on the client: it reads the request's slot from [`SLOT`].
 /// Attaching one per request (`.customize().interceptor(..)`) gave every request in flight a
 /// configuration layer of its own; see docs/measured.md.
+///
+/// It also tells the gate of every 503 (SlowDown) attempt, which the SDK then retries after its
+/// backoff: a sized gate lets fewer requests through for a while ([`Gate::throttled`]).
 #[derive(Debug, Default)]
-pub struct KeyTap;
+pub struct KeyTap {
+    pub gate: Option<Arc<Gate>>,
+}
 
 impl Intercept for KeyTap {
     fn name(&self) -> &'static str {
@@ -54,6 +59,11 @@ impl Intercept for KeyTap {
         _cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         let response = context.response_mut();
+        if response.status().as_u16() == 503
+            && let Some(gate) = &self.gate
+        {
+            gate.throttled();
+        }
         if !response.status().is_success() {
             return Ok(());
         }
