@@ -2,6 +2,7 @@
 //! ([`crate::ranges`]), one page (at most 1,000 keys) per range in memory at a time.
 
 pub mod page;
+mod tap;
 mod wire;
 
 use crate::config::ListConcurrency;
@@ -88,7 +89,7 @@ impl S3Counter {
         let mut conf = aws_sdk_s3::config::Builder::from(sdk)
             .force_path_style(sdk.endpoint_url().is_some())
             .retry_config(retry)
-            .interceptor(page::KeyTap {
+            .interceptor(tap::KeyTap {
                 gate: Some(gate.clone()),
             });
         // Connections that hold only their socket while pooled (wire.rs); without a TLS
@@ -128,7 +129,7 @@ impl Lister for SdkLister {
         start_after: Option<&str>,
         token: Option<&str>,
     ) -> Result<Page, ListError> {
-        let slot = page::KeySlot::new(page::Slot {
+        let slot = tap::KeySlot::new(tap::Slot {
             since: self.since,
             keys: Default::default(),
         });
@@ -140,7 +141,7 @@ impl Lister for SdkLister {
             .set_start_after(start_after.map(str::to_owned))
             .set_continuation_token(token.map(str::to_owned))
             .send();
-        let out = page::SLOT
+        let out = tap::SLOT
             .scope(slot.clone(), send)
             .await
             .map_err(|e| ListError(super::describe(&e)))?;
