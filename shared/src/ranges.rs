@@ -23,6 +23,12 @@ pub use keys::{Keys, Meta, Sums};
 /// time it saves. Split points leave the owner's page in flight whole (see
 /// [`keyspace::beyond_next_page`]), so each side keeps at least 1.5 pages.
 const MIN_PAGES_TO_SPLIT: f64 = 4.0;
+/// Past the budget of ranges (see [`steal`]) a range is still split if about this many pages
+/// are left in it: a split then costs at most an eighth of a request per page it spreads.
+/// Held to the budget, the open tail of a hash space, which steps a hex digit at a time, left
+/// its last digits (62 pages each at 2 x 1M keys) to one worker each: 50 ms a page at
+/// 1,769 MB, 12 s where 2.6 s will do.
+const MIN_PAGES_PAST_BUDGET: f64 = 8.0;
 /// Ranges per request in flight allowed from the start (see [`steal`]), for the first
 /// [`RANGES_FOR_TWO_PER_REQUEST`] requests of a prefix's share; one per request beyond.
 const RANGES_PER_WORKER: usize = 2;
@@ -109,8 +115,9 @@ struct Range {
     /// for a split point that leaves it whole.
     first: Option<String>,
     last: Option<String>,
-    /// Keys listed in this range so far, and the distance they covered
-    /// ([`keyspace::Alphabet::measure`]): the range's own key density.
+    /// Keys listed in this range so far, and the distance they cover from its first key
+    /// ([`keyspace::Alphabet::measure`]): the range's own key density. Not from `lo`: a split
+    /// point in a gap ("day 37" of January) would make the month after it look sparse.
     listed_keys: u64,
     listed_measure: f64,
     /// The distance from the last key listed (or `lo`) to `hi`; infinite while `hi` is open.
@@ -153,9 +160,11 @@ struct State {
     alphabet: Alphabet,
     /// The prefix's first key: an open tail extends itself by its distance from here.
     first_key: Option<String>,
-    /// Keys listed and the distance they covered, over all ranges: the prefix's key density.
+    /// Keys listed, over all ranges, and the distance settled: from each range's start to its
+    /// last key listed, or to its end once done, gaps and empty ranges included. Their ratio is
+    /// the prefix's key density.
     listed_keys: u64,
-    listed_measure: f64,
+    covered: f64,
     /// The most keys a page has held (1,000 on S3).
     page_len: usize,
     tally: Tally,
@@ -170,16 +179,21 @@ impl State {
     /// two days): estimated from the last page alone, date folders were misjudged by orders of
     /// magnitude both ways, so splits went to ranges of one page while ranges of 90 pages
     /// waited for the budget (paused-clock cost test, 1M dated keys: 3.30 s, now see there).
+    /// The prefix's density is over the stretch settled, not the pages' own spans: a count's
+    /// first pages all lie inside one day's part numbers, and the density they alone give is
+    /// a million times that across days, so splits halved the rest of a day's part numbers
+    /// (empty) again and again while months waited (two prefixes of 1M dated keys at 200 ms:
+    /// 9.8 s, 282 of 506 ranges empty; now 4.6 s, see `two_far_prefixes_...`).
     fn pages_left(&self, r: &Range) -> f64 {
         if !r.ahead.is_finite() {
             return f64::INFINITY;
         }
-        if self.listed_measure <= 0.0 {
+        if self.covered <= 0.0 {
             // No distance yet (pages of one key, or keys alike beyond reading): no estimate.
             return if r.ahead > 0.0 { 1.0e6 } else { 0.0 };
         }
         let page = self.page_len.max(1) as f64;
-        let prefix_density = self.listed_keys as f64 / self.listed_measure;
+        let prefix_density = self.listed_keys as f64 / self.covered;
         let density = (r.listed_keys as f64 + page) / (r.listed_measure + page / prefix_density);
         r.ahead * density / page
     }
@@ -388,14 +402,17 @@ async fn list_range<L: Lister>(
             }
         };
         let done = apply(&mut st, idx, &shared.prefix, &page, seen, &shared.progress);
+        let over = done && st.ranges.iter().all(|r| r.done);
         drop(st);
         // A page moves the estimates and the budget: one idle worker looks for a split (and
-        // wakes the next if it found one, see `worker`). A finished range may end the count:
-        // every idle worker looks. Waking them all at every page cost a second worker thread
-        // about a sixth more CPU per key in wake-ups and lock handovers (docs/measured.md).
-        if done {
+        // wakes the next if it found one, see `worker`). A finished range's worker looks
+        // itself; only the count's end wakes every idle worker, to stop. Waking them all at
+        // every page cost a second worker thread about a sixth more CPU per key in wake-ups and
+        // lock handovers; waking them all at every finished range had each of 442 idle workers
+        // scan every range for nothing, a thousand times a count (docs/measured.md).
+        if over {
             shared.changed.notify_waiters();
-        } else {
+        } else if !done {
             shared.changed.notify_one();
         }
         if done {
@@ -462,18 +479,28 @@ fn apply(
     progress.pages.fetch_add(1, Ordering::Relaxed);
     st.page_len = st.page_len.max(page.keys.len());
     let from = prefix.chars().count();
+    let done = within < page.keys.len() || page.next.is_none();
     let range = &mut st.ranges[idx];
+    // The stretch of key space this page settled: from where the range stood (its last key,
+    // else its split point) to the page's last key, or to the range's bound once it is done,
+    // gaps and all (an empty range settles its whole stretch with no key in it).
+    let start = range
+        .last
+        .as_deref()
+        .or(range.lo.as_deref())
+        .or(first.as_deref());
+    let end = match (done, range.hi.as_deref()) {
+        (true, Some(hi)) => Some(hi),
+        _ => first.is_some().then_some(last.as_str()),
+    };
+    if let (Some(start), Some(end)) = (start, end) {
+        st.covered += st.alphabet.measure(from, end, start).max(0.0);
+    }
     if let Some(first) = first {
-        let since = range
-            .last
-            .as_deref()
-            .or(range.lo.as_deref())
-            .unwrap_or(&first);
-        let covered = st.alphabet.measure(from, &last, since).max(0.0);
+        let since = range.last.as_deref().unwrap_or(&first);
         range.listed_keys += within as u64;
-        range.listed_measure += covered;
+        range.listed_measure += st.alphabet.measure(from, &last, since).max(0.0);
         st.listed_keys += within as u64;
-        st.listed_measure += covered;
         range.ahead = range
             .hi
             .as_deref()
@@ -481,16 +508,19 @@ fn apply(
         range.first = Some(first);
         range.last = Some(last);
     }
-    range.done = within < page.keys.len() || page.next.is_none();
-    range.done
+    range.done = done;
+    done
 }
 
 /// Gives the caller the upper part of the range with the most estimated work left.
 fn steal(st: &mut State, prefix: &str, split: bool, max_ranges: usize) -> Option<usize> {
+    if !split {
+        return None;
+    }
     // A budget of ranges: every range ends in one partly used page, so a split costs about
     // a request. Splits are allowed up to two per worker, plus one per PAGES_PER_SPLIT pages
-    // listed, so splitting never costs more than a fixed share of the listing, whatever the
-    // layout does to the estimates (a date folder's sparse part numbers fool them).
+    // listed, so splitting costs a bounded share of the listing whatever the layout does to
+    // the estimates; past it, only ranges with MIN_PAGES_PAST_BUDGET pages left are split.
     // A range that turned out empty cost its one request and holds no work: it is counted
     // in a budget of its own, a quarter of the pages listed (split points inside a date
     // folder's part numbers land where no key is, and counting those against the main budget
@@ -502,16 +532,18 @@ fn steal(st: &mut State, prefix: &str, split: bool, max_ranges: usize) -> Option
         .filter(|r| r.done && r.listed_keys == 0)
         .count();
     let budget = max_ranges + pages / PAGES_PER_SPLIT as usize + empty.min(pages / 4);
-    if !split || st.ranges.len() >= budget {
-        return None;
-    }
+    let min_left = if st.ranges.len() < budget {
+        MIN_PAGES_TO_SPLIT
+    } else {
+        MIN_PAGES_PAST_BUDGET
+    };
     let mut candidates: Vec<(f64, usize)> = st
         .ranges
         .iter()
         .enumerate()
         .filter(|(_, r)| !r.done)
         .map(|(i, r)| (st.pages_left(r), i))
-        .filter(|(left, _)| *left >= MIN_PAGES_TO_SPLIT)
+        .filter(|(left, _)| *left >= min_left)
         .collect();
     candidates.sort_by(|a, b| b.0.total_cmp(&a.0));
     for (_, i) in candidates {
