@@ -21,6 +21,25 @@ fn layout_key(layout: &str, i: u64, n: u64) -> String {
     }
 }
 
+/// S3's pages (1,000 keys) over sorted `keys`, each answered after `latency`.
+fn s3_pages(keys: Vec<String>, latency: std::time::Duration) -> Arc<Memory> {
+    Arc::new(Memory {
+        keys,
+        page_size: 1000,
+        fail_at: None,
+        latency,
+    })
+}
+
+/// A runtime on tokio's paused clock: answers' latency costs no wall time.
+fn paused() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .unwrap()
+}
+
 /// What splitting costs at S3's page size and latency, in tokio's paused clock: 1,000-key
 /// pages answered after 30 ms, 64 workers, the benchmark's layouts at 1M keys. Requests stay
 /// close to one per page plus a bounded overhead (each range ends in one partly used page),
@@ -36,17 +55,7 @@ fn splitting_costs_about_one_request_per_range_in_every_layout() {
     for name in LAYOUTS {
         let keys: Vec<String> = (0..n).map(|i| layout_key(name, i, n)).collect();
         let pages = n / 1000;
-        let lister = Arc::new(Memory {
-            keys,
-            page_size: 1000,
-            fail_at: None,
-            latency,
-        });
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .start_paused(true)
-            .build()
-            .unwrap();
+        let (lister, rt) = (s3_pages(keys, latency), paused());
         let started = rt.block_on(async { tokio::time::Instant::now() });
         let (tally, _) = rt
             .block_on(count_prefix(
@@ -90,19 +99,10 @@ fn a_far_bucket_gets_more_requests_in_flight() {
     let n = 1_000_000u64;
     let keys: Vec<String> = (0..n).map(|i| format!("img_{i:09}.jpg")).collect();
     let latency = std::time::Duration::from_millis(200);
-    let lister = Arc::new(Memory {
-        keys,
-        page_size: 1000,
-        fail_at: None,
-        latency,
-    });
+    let lister = s3_pages(keys, latency);
     let one_vcpu = Sizing::for_memory(1769);
     let time = |gate: Gate, workers: usize| {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .start_paused(true)
-            .build()
-            .unwrap();
+        let rt = paused();
         let gate = Arc::new(gate);
         let started = rt.block_on(async { tokio::time::Instant::now() });
         let _counting = gate.counting();
@@ -169,17 +169,7 @@ fn two_far_prefixes_count_within_the_bar_in_every_layout() {
             }));
         }
         keys.sort();
-        let lister = Arc::new(Memory {
-            keys,
-            page_size: 1000,
-            fail_at: None,
-            latency,
-        });
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .start_paused(true)
-            .build()
-            .unwrap();
+        let (lister, rt) = (s3_pages(keys, latency), paused());
         let gate = Arc::new(Gate::sized(one_vcpu));
         let started = rt.block_on(async { tokio::time::Instant::now() });
         let tallies = rt.block_on(async {
