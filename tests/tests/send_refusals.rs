@@ -367,6 +367,11 @@ async fn every_request_is_one_log_line_without_the_token_or_the_text() {
         .with_writer(move || sink.clone())
         .finish();
     let dispatch = lambda_http::tracing::Dispatch::new(subscriber);
+    // tracing caches whether each log line is wanted. While only one dispatcher is registered
+    // it asks just the current thread's, so another test of this binary (another thread, no
+    // subscriber) that logged a request first cached the line as unwanted everywhere: CI saw
+    // all four request lines missing. With a second one registered, every one is asked.
+    let _second = lambda_http::tracing::Dispatch::new(lambda_http::tracing::subscriber::registry());
     let events = vec![
         form_post(
             "/send",
