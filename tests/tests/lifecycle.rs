@@ -83,6 +83,25 @@ async fn press(a: &actions::LiveActions, w: &World, choice: &str, id: &str, resp
     .0
 }
 
+/// The short `REQUEST_TTL` and `REMIND_AFTER` of the tests that check a sweep both before and
+/// after it. A request's age is counted in whole seconds from its `created_at`, so the sweep
+/// "before" may come up to one second less than this after the seek: 4 s leaves 3 s for a
+/// loaded CI machine (with 2 s, one CI run's first sweep already expired the question).
+const TTL: u64 = 4;
+
+/// Sleeps until just past `created_at + secs` of request `id`, the moment a sweep must act.
+async fn sleep_past(w: &World, id: &str, secs: u64) {
+    let created = w
+        .number(&format!("request#{id}"), "created_at")
+        .await
+        .expect("the request's created_at");
+    let due = Duration::from_secs(created + secs) + Duration::from_millis(150);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    tokio::time::sleep(due.saturating_sub(now)).await;
+}
+
 fn has_buttons(m: &Value) -> bool {
     m["blocks"]
         .as_array()
@@ -176,7 +195,11 @@ async fn a_newer_question_edits_the_superseded_one_through_the_web_api() {
 async fn an_unanswered_question_expires_visibly_and_a_later_click_changes_nothing() {
     let w = World::new().await;
     w.put("train/embedding/", 0, 150).await;
-    let s = seeker(&w, true, &[("REQUEST_TTL", "2s"), ("REMIND_AFTER", "0")]);
+    let s = seeker(
+        &w,
+        true,
+        &[("REQUEST_TTL", &format!("{TTL}s")), ("REMIND_AFTER", "0")],
+    );
     let id = weekly(&s, "2026-11-24T00:00:00Z").await.request_id.unwrap();
     let ts = w
         .string(&format!("request#{id}"), "slack_ts")
@@ -184,7 +207,7 @@ async fn an_unanswered_question_expires_visibly_and_a_later_click_changes_nothin
         .unwrap();
     // A heartbeat before the TTL changes nothing.
     assert_eq!(beat(&s, "b0").await["swept"]["expired"], 0);
-    tokio::time::sleep(Duration::from_millis(3100)).await;
+    sleep_past(&w, &id, TTL).await;
     // WHEN the heartbeat sweeps after REQUEST_TTL
     let swept = beat(&s, "b1").await;
     // THEN the request is expired, its message says so, with no buttons
@@ -214,7 +237,7 @@ async fn an_unanswered_question_expires_visibly_and_a_later_click_changes_nothin
         (&json!(0), &json!(0))
     );
     // WHEN ann clicks Train! on it after all
-    let a = actions(&w, true, &[("REQUEST_TTL", "2s")]);
+    let a = actions(&w, true, &[("REQUEST_TTL", &format!("{TTL}s"))]);
     assert_eq!(press(&a, &w, "train", &id, "late").await, 200);
     // THEN she is told, only she, and nothing changes
     let told = w.slack.responses("late");
@@ -259,7 +282,7 @@ async fn one_reminder_in_the_thread_naming_the_approvers_under_retries() {
         true,
         &[
             ("REQUEST_TTL", "1h"),
-            ("REMIND_AFTER", "2s"),
+            ("REMIND_AFTER", &format!("{TTL}s")),
             ("APPROVERS", "U0ANN,U0BOB"),
         ],
     );
@@ -269,7 +292,7 @@ async fn one_reminder_in_the_thread_naming_the_approvers_under_retries() {
         .await
         .unwrap();
     assert_eq!(beat(&s, "early").await["swept"]["reminded"], 0, "not yet");
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    sleep_past(&w, &id, TTL).await;
     // GIVEN Slack fails the first reminder
     w.slack.plan([
         Reply::Status(500),
