@@ -99,6 +99,15 @@ fn run(
     )
 }
 
+/// A runtime on tokio's paused clock: answers' latency costs no wall time.
+fn paused() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .unwrap()
+}
+
 /// [`run`] with each answer taking `latency` in tokio's paused clock; `watch` false counts
 /// without watching each key (a range then reads a page's keys one by one only where its bound
 /// cuts the page).
@@ -124,11 +133,7 @@ fn run_with(
     let hook: Arc<dyn Fn(&str) + Send + Sync> = Arc::new(move |k: &str| {
         *record.lock().unwrap().entry(k.to_owned()).or_default() += 1;
     });
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .start_paused(true)
-        .build()
-        .unwrap();
+    let rt = paused();
     let (tally, bounds) = rt
         .block_on(count_prefix(
             lister,

@@ -31,15 +31,6 @@ fn s3_pages(keys: Vec<String>, latency: std::time::Duration) -> Arc<Memory> {
     })
 }
 
-/// A runtime on tokio's paused clock: answers' latency costs no wall time.
-fn paused() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .start_paused(true)
-        .build()
-        .unwrap()
-}
-
 /// What splitting costs at S3's page size and latency, in tokio's paused clock: 1,000-key
 /// pages answered after 30 ms, 64 workers, the benchmark's layouts at 1M keys. Requests stay
 /// close to one per page plus a bounded overhead (each range ends in one partly used page),
